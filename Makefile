@@ -1,0 +1,57 @@
+# Partner Console. `make run` serves the demo; `make test` runs the whole suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+FLASK := $(BIN)/flask --app console
+HOST ?= 127.0.0.1
+PORT ?= 5000
+DEMO_PARTICIPANTS ?= 5000
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: install run test test-sqlite test-postgresql bench lint messages clean
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev]"
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	$(FLASK) db upgrade
+	$(FLASK) demo seed --if-empty --participants $(DEMO_PARTICIPANTS)
+	@if [ "$$CONSOLE_ENV" = "production" ]; then \
+		exec $(BIN)/gunicorn --bind $(HOST):$(PORT) --workers $${WORKERS:-2} --access-logfile - wsgi:app; \
+	else \
+		exec $(FLASK) run --host $(HOST) --port $(PORT); \
+	fi
+
+# The suite runs on SQLite, then again on PostgreSQL when a server answers at 127.0.0.1:5432.
+test: install
+	$(BIN)/pytest --database sqlite $(PYTEST_ARGS)
+	@if $(BIN)/python -c "from tests.databases import postgres_reachable as r; raise SystemExit(0 if r() else 1)"; then \
+		$(BIN)/pytest --database postgresql $(PYTEST_ARGS); \
+	elif [ -n "$$CONSOLE_REQUIRE_POSTGRES" ]; then \
+		echo "PostgreSQL is required (CONSOLE_REQUIRE_POSTGRES) but not reachable." >&2; exit 1; \
+	else \
+		echo "PostgreSQL is not reachable at 127.0.0.1:5432: the PostgreSQL run was skipped."; \
+	fi
+
+test-sqlite: install
+	$(BIN)/pytest --database sqlite $(PYTEST_ARGS)
+
+test-postgresql: install
+	$(BIN)/pytest --database postgresql $(PYTEST_ARGS)
+
+bench: install
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+lint: install
+	$(BIN)/ruff check console tests bench
+	$(BIN)/ruff format --check console tests bench
+
+messages: install
+	$(BIN)/pybabel extract -F babel.cfg -k _l -o translations/messages.pot .
+
+clean:
+	rm -rf $(VENV) instance/console.db* .pytest_cache

@@ -1,0 +1,230 @@
+"""Command-line administration: ``flask --app console <group> <command>``."""
+
+from __future__ import annotations
+
+import getpass
+
+import click
+import sqlalchemy as sa
+from flask import Flask
+from flask.cli import AppGroup
+
+from console.extensions import db
+from console.models import AuditEvent
+from console.services import admins as admins_service
+from console.services import audit as audit_service
+from console.services import demo as demo_service
+from console.services import orgs as orgs_service
+from console.services import participants as participants_service
+
+demo = AppGroup("demo", help="Demo data.")
+staff = AppGroup("staff", help="Platform staff accounts.")
+org = AppGroup("org", help="Partner organizations.")
+admin = AppGroup("admin", help="Administrators of partner organizations.")
+participant = AppGroup("participant", help="Participant accounts.")
+audit = AppGroup("audit", help="The audit trail.")
+
+
+def cli_actor() -> audit_service.Actor:
+    """Return the actor that commands run as, named after the operating-system user."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return audit_service.Actor(type="cli", name=f"cli:{user}")
+
+
+def _load_org(slug: str):  # type: ignore[no-untyped-def]
+    found = orgs_service.find_org(slug)
+    if found is None:
+        raise click.ClickException(f"No org with the slug '{slug}'.")
+    return found
+
+
+@demo.command("seed")
+@click.option(
+    "--participants",
+    default=1000,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Members of the org 'demo'.",
+)
+@click.option(
+    "--events-per-participant",
+    default=30,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Activity events per demo member, on average.",
+)
+@click.option(
+    "--seed",
+    "seed_value",
+    default=1,
+    show_default=True,
+    type=int,
+    help="Random seed: the same seed builds the same world.",
+)
+@click.option(
+    "--if-empty", is_flag=True, help="Do nothing (but print the sign-ins) if any org exists."
+)
+def demo_seed(
+    participants: int, events_per_participant: int, seed_value: int, if_empty: bool
+) -> None:
+    """Build the demo world: orgs, administrators, participants and a year of activity."""
+    if if_empty and demo_service.demo_exists():
+        click.echo("The database already has data; nothing seeded.")
+        _print_sign_ins(demo_service.sign_ins())
+        return
+    try:
+        report = demo_service.seed(participants, events_per_participant, seed_value)
+    except demo_service.DemoError as error:
+        raise click.ClickException(str(error)) from None
+    db.session.commit()
+    click.echo(
+        f"Seeded {len(report.orgs)} orgs ({', '.join(report.orgs)}), "
+        f"{report.participants:,} participants ({report.demo_members:,} members of demo), "
+        f"{report.memberships:,} program memberships, {report.relationships:,} relationships, "
+        f"{report.events:,} activity events in {report.seconds:.1f} s."
+    )
+    _print_sign_ins(report.sign_ins)
+
+
+def _print_sign_ins(sign_ins: list[tuple[str, str, str]]) -> None:
+    click.echo("Demo sign-ins (console at /login, participants at /account/login):")
+    for who, email, password in sign_ins:
+        if email:
+            click.echo(f"  {who:<48} {email:<36} {password}")
+        else:
+            click.echo(f"  {who:<48} {'any demo member email':<36} {password}")
+
+
+@staff.command("create")
+@click.argument("email")
+@click.option("--name")
+@click.option(
+    "--password", help="At least 12 characters. Without it the account cannot sign in yet."
+)
+def staff_create(email: str, name: str | None, password: str | None) -> None:
+    """Create a platform staff account."""
+    try:
+        created = admins_service.create_staff(cli_actor(), email, name, password)
+    except admins_service.AdminError as error:
+        raise click.ClickException(str(error)) from None
+    db.session.commit()
+    click.echo(f"Created staff {created.email} (id {created.id}).")
+
+
+@org.command("create")
+@click.argument("slug")
+@click.option("--name", required=True)
+@click.option("--program", "programs", multiple=True, help="A program (cohort); repeat for more.")
+@click.option("--time-zone", default="UTC", show_default=True)
+def org_create(slug: str, name: str, programs: tuple[str, ...], time_zone: str) -> None:
+    """Create a partner org with its programs."""
+    try:
+        created = orgs_service.create_org(cli_actor(), slug, name, list(programs), time_zone)
+    except orgs_service.OrgError as error:
+        raise click.ClickException(str(error)) from None
+    db.session.commit()
+    click.echo(f"Created org {created.slug} (id {created.id}).")
+    for program in created.programs:
+        click.echo(f"  program {program.name} (id {program.id})")
+
+
+@admin.command("add")
+@click.argument("email")
+@click.option("--org", "slug", required=True)
+@click.option("--role", required=True, type=click.Choice(["owner", "admin", "support", "analyst"]))
+@click.option("--password")
+@click.option("--name")
+def admin_add(email: str, slug: str, role: str, password: str | None, name: str | None) -> None:
+    """Give an administrator a role in an org, creating them if needed."""
+    target = _load_org(slug)
+    try:
+        added = admins_service.add_admin(cli_actor(), target, email, role, name, password)
+    except admins_service.AdminError as error:
+        raise click.ClickException(str(error)) from None
+    db.session.commit()
+    click.echo(f"{added.email} is {role} of {target.slug} (admin id {added.id}).")
+
+
+@participant.command("create")
+@click.argument("email")
+@click.option("--name", required=True)
+@click.option("--password")
+@click.option(
+    "--role",
+    default="entrepreneur",
+    show_default=True,
+    type=click.Choice(["mentor", "entrepreneur", "both"]),
+)
+@click.option("--org", "slug", help="Make the account a member of this org.")
+@click.option("--program", help="The program (name or id) within --org.")
+@click.option("--managed", is_flag=True, help="The org manages the account (needs --org).")
+def participant_create(
+    email: str,
+    name: str,
+    password: str | None,
+    role: str,
+    slug: str | None,
+    program: str | None,
+    managed: bool,
+) -> None:
+    """Create a participant account with a confirmed email."""
+    if (program or managed) and not slug:
+        raise click.ClickException("--program and --managed need --org.")
+    target = _load_org(slug) if slug else None
+    chosen = None
+    if target is not None and program:
+        chosen = orgs_service.find_program(target, program)
+        if chosen is None:
+            raise click.ClickException(f"{target.slug} has no program '{program}'.")
+    try:
+        created = participants_service.create_participant(
+            cli_actor(),
+            email,
+            name,
+            password=password,
+            role=role,
+            org=target,
+            program=chosen,
+            managed=managed,
+        )
+    except participants_service.ParticipantError as error:
+        raise click.ClickException(str(error)) from None
+    db.session.commit()
+    where = f", member of {target.slug}" if target else ""
+    click.echo(
+        f"Created participant {created.email} (id {created.id}{where}"
+        f"{', managed' if managed else ''})."
+    )
+
+
+@audit.command("verify")
+@click.option("--org", "slug", help="Check one org's chain; by default every chain.")
+def audit_verify(slug: str | None) -> None:
+    """Check the audit trail's hash chains and name the first broken link."""
+    if slug:
+        chains = [str(_load_org(slug).id)]
+    else:
+        chains = list(db.session.scalars(sa.select(AuditEvent.chain).distinct()))
+    broken = False
+    for chain in sorted(chains):
+        check = audit_service.verify_chain(chain)
+        if check.broken_at is None:
+            click.echo(f"chain {chain}: {check.events} events, intact")
+        else:
+            broken = True
+            event = check.broken_at
+            click.echo(
+                f"chain {chain}: BROKEN at seq {event.seq} (event {event.id}, "
+                f"{event.action} at {event.at.isoformat()}): {check.reason}"
+            )
+    if broken:
+        raise SystemExit(1)
+
+
+def register(app: Flask) -> None:
+    """Add every command group to ``flask``."""
+    for group in (demo, staff, org, admin, participant, audit):
+        app.cli.add_command(group)

@@ -1,0 +1,164 @@
+"""HTTP glue: request ids, security headers, and error responses that leak nothing."""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+
+from flask import Flask
+from flask import Response
+from flask import g
+from flask import jsonify
+from flask import render_template
+from flask import request
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from console.extensions import db
+from console.htmx import is_partial
+
+log = logging.getLogger(__name__)
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+CSP = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
+
+MESSAGES = {
+    400: (
+        _l("Bad request"),
+        _l("The request could not be understood. Check what you entered and try again."),
+    ),
+    401: (_l("Sign-in required"), _l("Sign in to continue.")),
+    403: (_l("Not allowed"), _l("Your role in this organization does not allow this.")),
+    404: (_l("Not found"), _l("There is nothing here, or you do not have access to it.")),
+    405: (_l("Method not allowed"), _l("This address does not accept that kind of request.")),
+    409: (_l("Conflict"), _l("This conflicts with the current state. Reload and try again.")),
+    413: (_l("Too large"), _l("The request is larger than this console accepts.")),
+    422: (_l("Invalid"), _l("Some of what was sent is not valid.")),
+    429: (_l("Too many requests"), _l("Too many attempts. Wait a minute and try again.")),
+    500: (
+        _l("Something went wrong"),
+        _l("The error was logged. Try again; if it keeps happening, tell us."),
+    ),
+}
+
+
+def register_request_id(app: Flask) -> None:
+    """Give every request an id (the caller's ``X-Request-ID`` when well formed)."""
+
+    @app.before_request
+    def assign_request_id() -> None:
+        given = request.headers.get("X-Request-ID", "")
+        g.request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+
+    @app.after_request
+    def echo_request_id(response: Response) -> Response:
+        if "request_id" in g:
+            response.headers["X-Request-ID"] = g.request_id
+        return response
+
+
+def register_security_headers(app: Flask) -> None:
+    """Send the same strict headers with every response."""
+    production = app.config["ENV"] == "production"
+
+    @app.after_request
+    def add_headers(response: Response) -> Response:
+        headers = response.headers
+        headers.setdefault("Content-Security-Policy", CSP)
+        headers["X-Content-Type-Options"] = "nosniff"
+        headers["X-Frame-Options"] = "DENY"
+        headers["Referrer-Policy"] = "same-origin"
+        headers["Cross-Origin-Opener-Policy"] = "same-origin"
+        headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=(), payment=()"
+        if production:
+            headers["Strict-Transport-Security"] = "max-age=63072000; includeSubDomains"
+        if request.endpoint != "static":
+            # Pages carry private data: keep them out of shared and back-forward caches.
+            headers.setdefault("Cache-Control", "no-store")
+        return response
+
+
+def wants_problem_json() -> bool:
+    """Return whether this request is to the machine API, which answers RFC 9457 problems."""
+    return request.path.startswith(("/api/", "/scim/"))
+
+
+def problem(status: int, detail: str | None = None, **extra: object) -> Response:
+    """Return an ``application/problem+json`` response."""
+    title = str(MESSAGES[status][0]) if status in MESSAGES else str(status)
+    body: dict[str, object] = {"type": "about:blank", "title": title, "status": status}
+    if detail:
+        body["detail"] = detail
+    body.update(extra)
+    response = jsonify(body)
+    response.status_code = status
+    response.mimetype = "application/problem+json"
+    return response
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Answer errors with a page, a fragment or a problem document; never a traceback."""
+
+    @app.errorhandler(HTTPException)
+    def handle_http(error: HTTPException) -> Response:
+        status = error.code or 500
+        if isinstance(error, CSRFError):
+            detail = _(
+                "This form expired or was sent from another site. Reload the page and try again."
+            )
+        else:
+            detail = _explicit_description(error)
+        if wants_problem_json():
+            response = problem(status, detail)
+        else:
+            response = _error_page(status, detail)
+        valid_methods = getattr(error, "valid_methods", None)
+        if status == 405 and valid_methods:
+            response.headers["Allow"] = ", ".join(valid_methods)
+        retry = getattr(error, "retry_after", None)
+        if status == 429 and retry:
+            response.headers["Retry-After"] = str(retry)
+        return response
+
+    @app.errorhandler(Exception)
+    def handle_unexpected(error: Exception) -> Response:
+        db.session.rollback()
+        log.exception("unhandled error", extra={"request_id": g.get("request_id")})
+        if wants_problem_json():
+            return problem(500)
+        return _error_page(500, None)
+
+
+def _explicit_description(error: HTTPException) -> str | None:
+    # Werkzeug's stock descriptions are generic English; only keep ones a view set.
+    default = type(error).description
+    return error.description if error.description and error.description != default else None
+
+
+def _error_page(status: int, detail: str | None) -> Response:
+    title, default_detail = MESSAGES.get(status, MESSAGES[500 if status >= 500 else 400])
+    template = "_error.html" if is_partial() else "error.html"
+    html = render_template(
+        template,
+        status=status,
+        title=str(title),
+        detail=detail or str(default_detail),
+        request_id=g.get("request_id"),
+    )
+    response = Response(html, status=status, mimetype="text/html")
+    response.vary.add("HX-Request")
+    return response

@@ -1,0 +1,41 @@
+"""Every model, imported so that metadata and Alembic see them all."""
+
+from console.models.activity import ActivityEvent
+from console.models.activity import EventType
+from console.models.admins import Admin
+from console.models.admins import AdminStatus
+from console.models.admins import OrgRole
+from console.models.audit import AuditEvent
+from console.models.orgs import Org
+from console.models.orgs import Program
+from console.models.participants import AccountStatus
+from console.models.participants import JoinedVia
+from console.models.participants import Member
+from console.models.participants import Membership
+from console.models.participants import MentoringRelationship
+from console.models.participants import Participant
+from console.models.participants import ParticipantRole
+from console.models.participants import Profile
+from console.models.participants import RelationshipStatus
+from console.models.participants import SearchTerm
+
+__all__ = [
+    "AccountStatus",
+    "ActivityEvent",
+    "Admin",
+    "AdminStatus",
+    "AuditEvent",
+    "EventType",
+    "JoinedVia",
+    "Member",
+    "Membership",
+    "MentoringRelationship",
+    "Org",
+    "OrgRole",
+    "Participant",
+    "ParticipantRole",
+    "Profile",
+    "Program",
+    "RelationshipStatus",
+    "SearchTerm",
+]

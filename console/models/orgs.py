@@ -1,0 +1,52 @@
+"""Partner organizations and their programs."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped
+from sqlalchemy.orm import mapped_column
+from sqlalchemy.orm import relationship
+
+from console.models.base import db
+from console.models.base import new_id
+from console.models.base import utcnow
+
+
+class Org(db.Model):
+    __tablename__ = "orgs"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    slug: Mapped[str] = mapped_column(sa.String(63), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    time_zone: Mapped[str] = mapped_column(sa.String(64), default="UTC", server_default="UTC")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    programs: Mapped[list[Program]] = relationship(
+        back_populates="org", order_by="Program.name", cascade="all, delete-orphan"
+    )
+
+    def __repr__(self) -> str:
+        return f"<Org {self.slug}>"
+
+
+class Program(db.Model):
+    """A cohort or track through which participants join an org."""
+
+    __tablename__ = "programs"
+    __table_args__ = (sa.UniqueConstraint("org_id", "name"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    org_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("orgs.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(sa.String(200))
+    starts_on: Mapped[date | None]
+    ends_on: Mapped[date | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    org: Mapped[Org] = relationship(back_populates="programs")
+
+    def to_api(self) -> dict[str, str]:
+        return {"id": str(self.id), "name": self.name}

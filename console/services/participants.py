@@ -1,0 +1,496 @@
+"""Find and read an org's participants: search, filters, sorting, counts, detail."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+import uuid
+from dataclasses import dataclass
+from dataclasses import field
+from datetime import datetime
+from datetime import timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from console.extensions import db
+from console.models import AccountStatus
+from console.models import ActivityEvent
+from console.models import JoinedVia
+from console.models import Member
+from console.models import Membership
+from console.models import MentoringRelationship
+from console.models import Org
+from console.models import Participant
+from console.models import ParticipantRole
+from console.models import Profile
+from console.models import Program
+from console.models import SearchTerm
+from console.models.base import utcnow
+from console.pagination import Page
+from console.pagination import SortKey
+from console.pagination import paginate
+from console.services import audit
+from console.services.auth import EmailError
+from console.services.auth import checked_email
+from console.services.auth import hash_password
+from console.services.auth import password_problem
+from console.tenancy import members_of
+
+QUIET_AFTER = timedelta(days=30)
+# Above this many platform-wide matches a search term is too common to drive the
+# query; the org's own sort index drives it instead and probes the terms.
+SEARCH_DRIVER_CAP = 2000
+_WORD = re.compile(r"[\w]+", re.UNICODE)
+
+SORTS = {
+    "name": ("name", False),
+    "-name": ("name", True),
+    "joined": ("joined", False),
+    "-joined": ("joined", True),
+    "last_active": ("last_active", False),
+    "-last_active": ("last_active", True),
+}
+ROLE_FILTERS = {
+    "mentor": (ParticipantRole.MENTOR, ParticipantRole.BOTH),
+    "entrepreneur": (ParticipantRole.ENTREPRENEUR, ParticipantRole.BOTH),
+    "both": (ParticipantRole.BOTH,),
+}
+STATUSES = tuple(s.value for s in AccountStatus)
+ACTIVITIES = ("active", "quiet", "never")
+
+
+class FilterError(ValueError):
+    """A list parameter that cannot be applied; the message says which and why."""
+
+
+def fold(text: str) -> str:
+    """Return ``text`` without accents and case, as search and sorting compare it."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+
+
+def sort_name_for(name: str) -> str:
+    """Return the key a name sorts by."""
+    return " ".join(_WORD.findall(fold(name)))[:200]
+
+
+def search_terms_for(name: str, email: str | None) -> set[str]:
+    """Return the terms a participant is found by: each word of the name, and the email."""
+    terms = {word[:320] for word in _WORD.findall(fold(name))}
+    if email:
+        terms.add(fold(email)[:320])
+    return terms
+
+
+def index_participant(participant: Participant) -> None:
+    """Bring the participant's search terms and member sort keys up to date."""
+    db.session.execute(sa.delete(SearchTerm).where(SearchTerm.participant_id == participant.id))
+    db.session.add_all(
+        SearchTerm(term=term, participant_id=participant.id)
+        for term in search_terms_for(participant.name, participant.email)
+    )
+    db.session.execute(
+        sa.update(Member)
+        .where(Member.participant_id == participant.id)
+        .values(sort_name=sort_name_for(participant.name))
+    )
+
+
+@dataclass
+class ListFilters:
+    q: str = ""
+    program: uuid.UUID | None = None
+    role: str | None = None
+    status: str | None = None
+    managed: bool | None = None
+    activity: str | None = None
+    sort: str = "name"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_args(cls, args: Any, org: Org) -> ListFilters:
+        """Read and check the list parameters of a page or API request."""
+        filters = cls(q=(args.get("q") or "").strip()[:200])
+        if program := args.get("program"):
+            try:
+                filters.program = uuid.UUID(program)
+            except ValueError:
+                raise FilterError("program: not a program id.") from None
+            if (
+                db.session.scalar(
+                    sa.select(Program.id).where(
+                        Program.id == filters.program, Program.org_id == org.id
+                    )
+                )
+                is None
+            ):
+                raise FilterError("program: no such program in this organization.")
+        filters.role = _choice(args, "role", tuple(ROLE_FILTERS))
+        filters.status = _choice(args, "status", STATUSES)
+        filters.activity = _choice(args, "activity", ACTIVITIES)
+        if managed := args.get("managed"):
+            if managed not in ("true", "false"):
+                raise FilterError("managed: use true or false.")
+            filters.managed = managed == "true"
+        filters.sort = _choice(args, "sort", tuple(SORTS)) or "name"
+        return filters
+
+    def as_args(self) -> dict[str, str]:
+        """Return the filters as URL parameters, leaving out the defaults."""
+        args = {
+            "q": self.q,
+            "program": str(self.program) if self.program else "",
+            "role": self.role or "",
+            "status": self.status or "",
+            "managed": "" if self.managed is None else str(self.managed).lower(),
+            "activity": self.activity or "",
+            "sort": "" if self.sort == "name" else self.sort,
+        }
+        return {key: value for key, value in args.items() if value}
+
+    @property
+    def active(self) -> bool:
+        return bool(set(self.as_args()) - {"sort"})
+
+
+def _choice(args: Any, name: str, allowed: tuple[str, ...]) -> str | None:
+    value = args.get(name) or None
+    if value is not None and value not in allowed:
+        raise FilterError(f"{name}: use one of {', '.join(allowed)}.")
+    return value
+
+
+def sort_key(sort: str) -> SortKey:
+    """Return the keyset definition of a list sort (``name``, ``-joined``, ...)."""
+    name, descending = SORTS[sort]
+    column = {
+        "name": Member.sort_name,
+        "joined": Member.joined_at,
+        "last_active": Member.last_active_at,
+    }[name]
+    return SortKey(
+        sort, column, Member.participant_id, descending=descending, nullable=name == "last_active"
+    )
+
+
+def filtered_members(org: Org, filters: ListFilters, now: datetime | None = None) -> sa.Select:
+    """Return the select of the org's members that match ``filters`` (unordered)."""
+    now = now or utcnow()
+    stmt = members_of(org)
+    if filters.q:
+        stmt = _search(stmt, filters.q)
+    if filters.program:
+        stmt = stmt.where(
+            sa.exists().where(
+                Membership.org_id == org.id,
+                Membership.program_id == filters.program,
+                Membership.participant_id == Member.participant_id,
+                Membership.left_at.is_(None),
+            )
+        )
+    if filters.role:
+        stmt = stmt.where(Participant.role.in_(ROLE_FILTERS[filters.role]))
+    if filters.status:
+        stmt = stmt.where(_status_is(filters.status, now))
+    if filters.managed is True:
+        stmt = stmt.where(Participant.managed_by_org_id == org.id)
+    elif filters.managed is False:
+        stmt = stmt.where(
+            sa.or_(Participant.managed_by_org_id.is_(None), Participant.managed_by_org_id != org.id)
+        )
+    last_active = Member.last_active_at
+    if not filters.sort.endswith("last_active"):
+        # Most members match an activity filter, so reading the sort index and
+        # checking each row beats collecting them all from the activity index
+        # and sorting; COALESCE keeps the planner off that index.
+        last_active = sa.func.coalesce(Member.last_active_at, Member.last_active_at)
+    if filters.activity == "active":
+        stmt = stmt.where(last_active >= now - QUIET_AFTER)
+    elif filters.activity == "quiet":
+        stmt = stmt.where(last_active < now - QUIET_AFTER)
+    elif filters.activity == "never":
+        stmt = stmt.where(last_active.is_(None))
+    return stmt
+
+
+def _status_is(status: str, now: datetime) -> sa.ColumnElement[bool]:
+    lapsed = sa.and_(
+        Participant.status == AccountStatus.SUSPENDED,
+        Participant.suspended_until.is_not(None),
+        Participant.suspended_until <= now,
+    )
+    if status == AccountStatus.ACTIVE:
+        return sa.or_(Participant.status == AccountStatus.ACTIVE, lapsed)
+    if status == AccountStatus.SUSPENDED:
+        return sa.and_(Participant.status == AccountStatus.SUSPENDED, sa.not_(lapsed))
+    return Participant.status == status
+
+
+def _prefix_range(word: str) -> sa.ColumnElement[bool]:
+    upper = word[:-1] + chr(ord(word[-1]) + 1)
+    return sa.and_(SearchTerm.term >= word, SearchTerm.term < upper)
+
+
+def _search(stmt: sa.Select, q: str) -> sa.Select:
+    words = _email_like(q) or sorted(set(_WORD.findall(fold(q))), key=len, reverse=True)[:5]
+    if not words:
+        return stmt
+    candidates = _candidates(words)
+    if candidates is not None:
+        stmt = stmt.where(Member.participant_id.in_(candidates))
+    for word in words:
+        stmt = stmt.where(
+            sa.exists().where(
+                SearchTerm.participant_id == Member.participant_id, _prefix_range(word)
+            )
+        )
+    return stmt
+
+
+def _candidates(words: list[str]) -> list[uuid.UUID] | None:
+    """Return the few participants that can match, or None when the words are too common.
+
+    A rare word drives the query from the terms index; common words are checked
+    row by row while the org's sort index drives it instead.
+    """
+
+    def matching(word: str) -> sa.Select:
+        return sa.select(SearchTerm.participant_id).where(_prefix_range(word))
+
+    for word in words:
+        found = db.session.scalars(matching(word).distinct().limit(SEARCH_DRIVER_CAP + 1)).all()
+        if len(found) <= SEARCH_DRIVER_CAP:
+            return list(found)
+    if len(words) > 1:
+        both = sa.intersect(*(matching(word) for word in words)).subquery()
+        found = db.session.scalars(sa.select(both.c[0]).limit(SEARCH_DRIVER_CAP + 1)).all()
+        if len(found) <= SEARCH_DRIVER_CAP:
+            return list(found)
+    return None
+
+
+def _email_like(q: str) -> list[str]:
+    # "maria.garcia@ac" is one term (the email), not the words "maria", "garcia", "ac".
+    q = fold(q.strip())
+    return [q] if ("@" in q or "." in q) and " " not in q else []
+
+
+def list_members(org: Org, filters: ListFilters, cursor: str | None, limit: int) -> Page:
+    """Return one page of the org's members matching ``filters``, in the filters' order."""
+    stmt = filtered_members(org, filters)
+    sort = sort_key(filters.sort)
+    column = sort.column.key
+    return paginate(
+        stmt,
+        sort,
+        cursor,
+        limit,
+        key_of=lambda row: (getattr(row.Member, column), row.Member.participant_id),
+    )
+
+
+def count_members(org: Org, filters: ListFilters, cap: int) -> tuple[int, bool]:
+    """Return how many members match, counting no further than ``cap``; and whether capped."""
+    inner = filtered_members(org, filters).with_only_columns(Member.participant_id).limit(cap + 1)
+    count = db.session.scalar(sa.select(sa.func.count()).select_from(inner.subquery())) or 0
+    return min(count, cap), count > cap
+
+
+def programs_by_participant(
+    org: Org, participant_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, list[Program]]:
+    """Return each participant's current programs in this org."""
+    result: dict[uuid.UUID, list[Program]] = {pid: [] for pid in participant_ids}
+    if not participant_ids:
+        return result
+    rows = db.session.execute(
+        sa.select(Membership.participant_id, Program)
+        .join(Program, Program.id == Membership.program_id)
+        .where(
+            Membership.org_id == org.id,
+            Membership.participant_id.in_(participant_ids),
+            Membership.left_at.is_(None),
+        )
+        .order_by(Program.name)
+    ).all()
+    for participant_id, program in rows:
+        result[participant_id].append(program)
+    return result
+
+
+def memberships_in(org: Org, participant: Participant) -> list[Membership]:
+    """Return the participant's memberships in this org's programs, current first."""
+    return list(
+        db.session.scalars(
+            sa.select(Membership)
+            .where(Membership.org_id == org.id, Membership.participant_id == participant.id)
+            .order_by(Membership.left_at.is_not(None), Membership.joined_at.desc())
+        )
+    )
+
+
+def relationships_of(participant: Participant) -> list[MentoringRelationship]:
+    """Return the participant's mentoring relationships, newest first."""
+    return list(
+        db.session.scalars(
+            sa.select(MentoringRelationship)
+            .where(
+                sa.or_(
+                    MentoringRelationship.mentor_id == participant.id,
+                    MentoringRelationship.mentee_id == participant.id,
+                )
+            )
+            .order_by(MentoringRelationship.requested_at.desc())
+        )
+    )
+
+
+def recent_activity(participant: Participant, limit: int = 20) -> list[ActivityEvent]:
+    """Return the participant's latest activity events."""
+    return list(
+        db.session.scalars(
+            sa.select(ActivityEvent)
+            .where(ActivityEvent.participant_id == participant.id)
+            .order_by(ActivityEvent.occurred_at.desc())
+            .limit(limit)
+        )
+    )
+
+
+def names_of(participant_ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """Return the names of the given participants."""
+    if not participant_ids:
+        return {}
+    rows = db.session.execute(
+        sa.select(Participant.id, Participant.name).where(Participant.id.in_(participant_ids))
+    )
+    return {row.id: row.name for row in rows}
+
+
+def member_ids(org: Org, participant_ids: set[uuid.UUID]) -> set[uuid.UUID]:
+    """Return which of ``participant_ids`` are members of the org."""
+    if not participant_ids:
+        return set()
+    return set(
+        db.session.scalars(
+            sa.select(Member.participant_id).where(
+                Member.org_id == org.id, Member.participant_id.in_(participant_ids)
+            )
+        )
+    )
+
+
+class ParticipantError(ValueError):
+    """A participant that cannot be created or changed as asked; the message says why."""
+
+
+def create_participant(
+    actor: Any,
+    email: str | None,
+    name: str,
+    *,
+    password: str | None = None,
+    role: str = ParticipantRole.ENTREPRENEUR,
+    org: Org | None = None,
+    program: Program | None = None,
+    managed: bool = False,
+    joined_via: str | None = None,
+    email_verified: bool = True,
+) -> Participant:
+    """Create an account, optionally as a member (and managed account) of ``org``."""
+    name = " ".join(name.split())
+    if not name or len(name) > 200:
+        raise ParticipantError("A name must have 1 to 200 characters.")
+    if role not in ParticipantRole.__members__.values():
+        raise ParticipantError("role: use mentor, entrepreneur or both.")
+    if email is not None:
+        try:
+            email = checked_email(email)
+        except EmailError as error:
+            raise ParticipantError(str(error)) from None
+        if db.session.scalar(sa.select(Participant.id).where(Participant.email == email)):
+            raise ParticipantError(f"An account with the email {email} already exists.")
+    if password is not None and (problem := password_problem(password)):
+        raise ParticipantError(problem)
+    if managed and org is None:
+        raise ParticipantError("Only an org can manage an account: give the org.")
+    now = utcnow()
+    participant = Participant(
+        email=email,
+        email_verified=email_verified and email is not None,
+        name=name,
+        role=role,
+        password_hash=hash_password(password) if password else None,
+        created_at=now,
+    )
+    participant.profile = Profile()
+    if managed and org is not None:
+        participant.managed_by_org_id = org.id
+        participant.managed_since = now
+    db.session.add(participant)
+    db.session.flush()
+    index_participant(participant)
+    audit.record(
+        actor,
+        "participant.created",
+        org=org,
+        target=participant,
+        details={"email": audit.mask_email(email), "managed": managed},
+    )
+    if org is not None:
+        via = joined_via or (JoinedVia.PROVISIONED if managed else JoinedVia.SELF_IDENTIFIED)
+        add_member(actor, org, participant, program=program, joined_via=via)
+    return participant
+
+
+def add_member(
+    actor: Any,
+    org: Org,
+    participant: Participant,
+    *,
+    program: Program | None = None,
+    joined_via: str = JoinedVia.SELF_IDENTIFIED,
+    role: str | None = None,
+) -> Membership:
+    """Make ``participant`` a member of ``org``, in ``program`` when given."""
+    now = utcnow()
+    member = db.session.get(Member, (org.id, participant.id))
+    if member is None:
+        member = Member(
+            org_id=org.id,
+            participant_id=participant.id,
+            joined_at=now,
+            joined_via=joined_via,
+            sort_name=sort_name_for(participant.name),
+            last_active_at=participant.last_active_at,
+        )
+        db.session.add(member)
+    membership = Membership(
+        org_id=org.id,
+        participant_id=participant.id,
+        program_id=program.id if program else None,
+        role=role or participant.role,
+        joined_at=now,
+        joined_via=joined_via,
+    )
+    db.session.add(membership)
+    db.session.flush()
+    audit.record(
+        actor,
+        "participant.joined",
+        org=org,
+        target=participant,
+        details={"program": program.name if program else None, "via": joined_via},
+    )
+    return membership
+
+
+def note_activity(participant: Participant, at: datetime) -> None:
+    """Move the participant's last-active time forward to ``at`` (never backwards)."""
+    if participant.last_active_at is not None and participant.last_active_at >= at:
+        return
+    participant.last_active_at = at
+    db.session.execute(
+        sa.update(Member).where(Member.participant_id == participant.id).values(last_active_at=at)
+    )

@@ -1,0 +1,1 @@
+"""One blueprint per area; each view loads, authorizes, validates, calls a service, responds."""

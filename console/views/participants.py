@@ -1,0 +1,85 @@
+"""An org's participants: the searchable list and the detail page."""
+
+from __future__ import annotations
+
+import uuid
+
+from flask import Blueprint
+from flask import abort
+from flask import current_app
+from flask import g
+from flask import render_template
+from flask import request
+from flask_login import current_user
+
+from console.extensions import db
+from console.htmx import render
+from console.models import Org
+from console.pagination import CursorError
+from console.permissions import Permission
+from console.permissions import require
+from console.services import audit
+from console.services import participants as service
+from console.tenancy import get_member_or_404
+
+bp = Blueprint("participants", __name__, url_prefix="/orgs/<org:org>/participants")
+
+
+@bp.get("/")
+@require(Permission.VIEW_PARTICIPANTS)
+def index(org: Org):
+    """Search, filter and page through the org's members."""
+    try:
+        filters = service.ListFilters.from_args(request.args, org)
+        page = service.list_members(
+            org, filters, request.args.get("cursor"), current_app.config["PAGE_SIZE"]
+        )
+    except (service.FilterError, CursorError) as error:
+        abort(400, str(error))
+    count, capped = service.count_members(org, filters, current_app.config["COUNT_CAP"])
+    ids = [row.Participant.id for row in page.rows]
+    return render(
+        "participants/index.html",
+        "participants/_table.html",
+        org=org,
+        filters=filters,
+        page=page,
+        count=count,
+        capped=capped,
+        programs=service.programs_by_participant(org, ids),
+        show_private=g.role.can(Permission.VIEW_PRIVATE),
+    )
+
+
+@bp.get("/<uuid:participant_id>")
+@require(Permission.VIEW_PARTICIPANTS)
+def show(org: Org, participant_id: uuid.UUID):
+    """Show one member's profile, account, memberships, relationships and activity."""
+    member, participant = get_member_or_404(org, participant_id)
+    show_private = g.role.can(Permission.VIEW_PRIVATE)
+    relationships = service.relationships_of(participant)
+    activity = service.recent_activity(participant)
+    counterparts = {r.mentor_id for r in relationships} | {r.mentee_id for r in relationships}
+    counterparts |= {e.counterpart_id for e in activity if e.counterpart_id}
+    # Name another participant only when they are a member here too.
+    visible = service.member_ids(org, counterparts)
+    audit.record(
+        current_user,
+        "participant.viewed",
+        org=org,
+        target=participant,
+        details={"private_fields": show_private},
+    )
+    db.session.commit()
+    return render_template(
+        "participants/show.html",
+        org=org,
+        member=member,
+        participant=participant,
+        show_private=show_private,
+        memberships=service.memberships_in(org, participant),
+        relationships=relationships,
+        activity=activity,
+        visible_ids=visible,
+        counterpart_names=service.names_of(visible),
+    )

@@ -1,0 +1,252 @@
+"""Fixtures: one migrated database per run, a rolled-back transaction per test."""
+
+from __future__ import annotations
+
+import contextvars
+import os
+import re
+import threading
+from collections.abc import Callable
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import flask_migrate
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from flask_login import FlaskLoginClient
+from werkzeug.serving import make_server
+
+from console import create_app
+from console.extensions import db as _db
+from console.extensions import limiter
+from tests import factories
+from tests.databases import postgres_reachable
+from tests.databases import temporary_database
+
+TEST_CONFIG = {
+    "TESTING": True,
+    "SECRET_KEY": "test-secret-key-not-for-production",
+    "BASE_URL": "http://console.test",
+    "LOGIN_RATE_LIMIT": "1000 per minute",
+    # Cheap Argon2id for speed; production keeps argon2-cffi's RFC 9106 defaults.
+    "ARGON2_TIME_COST": 1,
+    "ARGON2_MEMORY_COST": 256,
+}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--database",
+        choices=("sqlite", "postgresql"),
+        default="sqlite",
+        help="Run the suite against SQLite (default) or a fresh PostgreSQL database.",
+    )
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"database: {config.getoption('--database')}"
+
+
+@pytest.fixture(scope="session")
+def database_kind(request: pytest.FixtureRequest) -> str:
+    kind = request.config.getoption("--database")
+    if kind == "postgresql" and not postgres_reachable():
+        pytest.exit("PostgreSQL was asked for but is not reachable at 127.0.0.1:5432", 2)
+    return kind
+
+
+@pytest.fixture(scope="session")
+def database_url(database_kind: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with temporary_database(database_kind, tmp_path_factory.mktemp("db")) as url:
+        yield url
+
+
+class IsolatedClient(FlaskLoginClient):
+    """A test client whose every request gets its own app context, as in production.
+
+    Flask reuses an app context that is already pushed (the test's own), which
+    would share ``g`` (the signed-in user, cached CSRF tokens) and the session
+    between requests and hide bugs. Each request here runs in an empty
+    ``contextvars`` context instead; it still reaches the test's transaction.
+    """
+
+    def open(self, *args: Any, **kwargs: Any) -> Any:
+        return contextvars.Context().run(super().open, *args, **kwargs)
+
+    def session_transaction(self, *args: Any, **kwargs: Any) -> Any:
+        return _isolated_session_transaction(super().session_transaction, *args, **kwargs)
+
+
+@contextmanager
+def _isolated_session_transaction(
+    original: Callable[..., Any], *args: Any, **kwargs: Any
+) -> Iterator[Any]:
+    context = contextvars.Context()
+    manager = context.run(original, *args, **kwargs)
+    session = context.run(manager.__enter__)
+    try:
+        yield session
+    except BaseException as error:
+        if not context.run(manager.__exit__, type(error), error, error.__traceback__):
+            raise
+    else:
+        context.run(manager.__exit__, None, None, None)
+
+
+@pytest.fixture(scope="session")
+def app(database_url: str) -> Iterator[Flask]:
+    app = create_app({**TEST_CONFIG, "DATABASE_URL": database_url})
+    app.test_client_class = IsolatedClient
+    with app.app_context():
+        flask_migrate.upgrade()
+        # Every test session joins the test's outer transaction through a SAVEPOINT.
+        _db.session.configure(join_transaction_mode="create_savepoint")
+    yield app
+    with app.app_context():
+        _db.engine.dispose()
+
+
+@pytest.fixture
+def db(app: Flask) -> Iterator[Any]:
+    """Run the test inside a transaction that is rolled back afterwards."""
+    with app.app_context():
+        engines = _db._app_engines[app]
+        engine = engines[None]
+        connection = engine.connect()
+        transaction = connection.begin()
+        engines[None] = connection
+        _db.session.remove()
+        try:
+            yield _db
+        finally:
+            _db.session.remove()
+            engines[None] = engine
+            transaction.rollback()
+            connection.close()
+            limiter.reset()
+
+
+@pytest.fixture
+def client(app: Flask, db: Any) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def client_for(app: Flask, db: Any) -> Callable[..., FlaskClient]:
+    """Return a test client signed in as the given administrator."""
+
+    def make(user: Any) -> FlaskClient:
+        return app.test_client(user=user)
+
+    return make
+
+
+@pytest.fixture
+def runner(app: Flask, db: Any) -> Any:
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def make_org(db: Any) -> Callable[..., Any]:
+    return factories.make_org
+
+
+@pytest.fixture
+def make_admin(db: Any) -> Callable[..., Any]:
+    return factories.make_admin
+
+
+@pytest.fixture
+def make_participant(db: Any) -> Callable[..., Any]:
+    return factories.make_participant
+
+
+_CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|"X-CSRFToken": "([^"]+)"')
+
+
+def csrf_token(client: FlaskClient, url: str = "/login") -> str:
+    """Return the CSRF token a page hands out, as a browser would read it."""
+    response = client.get(url)
+    match = _CSRF.search(response.get_data(as_text=True))
+    assert match, f"no CSRF token on {url}"
+    return match.group(1) or match.group(2)
+
+
+def fresh(obj: Any) -> Any:
+    """Reload ``obj`` from the database: requests change rows through their own sessions."""
+    _db.session.refresh(obj)
+    return obj
+
+
+# -- browser tests ----------------------------------------------------------
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Debian's Chromium, driven by Playwright; never a downloaded browser."""
+    if not os.path.exists(CHROMIUM):
+        if os.environ.get("CONSOLE_REQUIRE_BROWSER"):
+            pytest.fail(f"{CHROMIUM} is required (CONSOLE_REQUIRE_BROWSER) but missing")
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    """A fresh browser context (no cookies) and page for each test."""
+    context = browser.new_context(viewport={"width": 1366, "height": 900})
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+@dataclass
+class LiveServer:
+    url: str
+    app: Flask
+
+
+@pytest.fixture(scope="module")
+def live_server(
+    database_kind: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[LiveServer]:
+    """Serve a console on its own database (committed data) on a free port."""
+    populate = getattr(request.module, "populate_live_database", None)
+    with temporary_database(database_kind, tmp_path_factory.mktemp("live")) as url:
+        app = create_app({**TEST_CONFIG, "DATABASE_URL": url})
+        with app.app_context():
+            flask_migrate.upgrade()
+            if populate is not None:
+                populate()
+                _db.session.commit()
+            _db.session.remove()
+        server = make_server("127.0.0.1", 0, app, threaded=True)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield LiveServer(f"http://127.0.0.1:{server.server_port}", app)
+        finally:
+            server.shutdown()
+            thread.join(timeout=5)
+            with app.app_context():
+                _db.engine.dispose()
