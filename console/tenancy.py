@@ -45,8 +45,10 @@ class UUIDConverter(BaseConverter):
         return str(value)
 
 
-def members_of(org: Org) -> sa.Select[tuple[Member, Participant]]:
-    """Return a select of the org's current members with their accounts."""
+def members_of(org: Org, *, accounts: bool = True) -> sa.Select[Any]:
+    """Return a select of the org's current members, with their accounts unless told not to."""
+    if not accounts:
+        return sa.select(Member).where(Member.org_id == org.id)
     return (
         sa.select(Member, Participant)
         .join(Participant, Participant.id == Member.participant_id)

@@ -403,3 +403,25 @@ def test_counterparts_outside_the_org_are_not_named(client_for, world):
     assert "Garcíadeotra" not in html
     assert "someone outside" in html
     assert "Pedro Garcés" in html
+
+
+@pytest.mark.parametrize("q", ["garc", "maria garc", "g", "zo", "ortega ana", "maria.g@"])
+def test_common_and_rare_words_find_the_same_members(monkeypatch, world, q):
+    """Whether the terms index or the sort index drives the search, the answer is the same."""
+    from werkzeug.datastructures import MultiDict
+
+    from console.services import participants as service
+
+    org = world["org"]
+
+    def names():
+        filters = service.ListFilters.from_args(MultiDict({"q": q}), org)
+        page = service.list_members(org, filters, None, 50)
+        return [row.Participant.name for row in page.rows], service.search_is_broad(filters)
+
+    rare, broad = names()
+    assert not broad
+    monkeypatch.setattr(service, "SEARCH_DRIVER_CAP", 0)
+    common, broad = names()
+    assert broad or "@" in q
+    assert common == rare

@@ -68,4 +68,5 @@ class Base(DeclarativeBase):
 
 # Lives here rather than in console.extensions so that model modules can import it
 # without a cycle; console.extensions re-exports it with the other instances.
-db = SQLAlchemy(model_class=Base)
+# Objects stay loaded after commit: views commit, then render what they loaded.
+db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})

@@ -40,7 +40,8 @@ from console.tenancy import members_of
 QUIET_AFTER = timedelta(days=30)
 # Above this many platform-wide matches a search term is too common to drive the
 # query; the org's own sort index drives it instead and probes the terms.
-SEARCH_DRIVER_CAP = 2000
+SEARCH_DRIVER_CAP = 5000
+BROAD_COUNT_CAP = 200
 _WORD = re.compile(r"[\w]+", re.UNICODE)
 
 SORTS = {
@@ -174,12 +175,18 @@ def sort_key(sort: str) -> SortKey:
     )
 
 
-def filtered_members(org: Org, filters: ListFilters, now: datetime | None = None) -> sa.Select:
-    """Return the select of the org's members that match ``filters`` (unordered)."""
+def filtered_members(
+    org: Org, filters: ListFilters, now: datetime | None = None, *, accounts: bool = True
+) -> sa.Select:
+    """Return the select of the org's members that match ``filters`` (unordered).
+
+    ``accounts=False`` leaves the participants table out when no filter needs it.
+    """
     now = now or utcnow()
-    stmt = members_of(org)
+    accounts = accounts or bool(filters.role or filters.status or filters.managed is not None)
+    stmt = members_of(org, accounts=accounts)
     if filters.q:
-        stmt = _search(stmt, filters.q)
+        stmt = _search(stmt, filters)
     if filters.program:
         stmt = stmt.where(
             sa.exists().where(
@@ -232,42 +239,65 @@ def _prefix_range(word: str) -> sa.ColumnElement[bool]:
     return sa.and_(SearchTerm.term >= word, SearchTerm.term < upper)
 
 
-def _search(stmt: sa.Select, q: str) -> sa.Select:
-    words = _email_like(q) or sorted(set(_WORD.findall(fold(q))), key=len, reverse=True)[:5]
+def _search(stmt: sa.Select, filters: ListFilters) -> sa.Select:
+    q = filters.q
+    email = _email_like(q)
+    words = email or sorted(set(_WORD.findall(fold(q))))[:5]
     if not words:
         return stmt
-    candidates = _candidates(words)
+    # The list and its count share one request's filters: look the words up once.
+    if "candidates" not in filters.extra:
+        filters.extra["candidates"] = _candidates(words)
+    driver, candidates = filters.extra["candidates"]
     if candidates is not None:
         stmt = stmt.where(Member.participant_id.in_(candidates))
     for word in words:
-        stmt = stmt.where(
-            sa.exists().where(
-                SearchTerm.participant_id == Member.participant_id, _prefix_range(word)
+        if word in driver:
+            continue  # every candidate matches it already
+        if email:
+            stmt = stmt.where(
+                sa.exists().where(
+                    SearchTerm.participant_id == Member.participant_id, _prefix_range(word)
+                )
             )
-        )
+        else:
+            # The member row carries the folded name (its sort key): checking a
+            # word there costs no extra lookup, and the sort index even covers it.
+            stmt = stmt.where(
+                sa.literal(" ").concat(Member.sort_name).contains(" " + word, autoescape=True)
+            )
     return stmt
 
 
-def _candidates(words: list[str]) -> list[uuid.UUID] | None:
-    """Return the few participants that can match, or None when the words are too common.
+def _matching(word: str) -> sa.Select:
+    return sa.select(SearchTerm.participant_id).where(_prefix_range(word))
 
-    A rare word drives the query from the terms index; common words are checked
-    row by row while the org's sort index drives it instead.
+
+def _candidates(words: list[str]) -> tuple[set[str], sa.Select | list[uuid.UUID] | None]:
+    """Return the words already satisfied and the few participants that can match.
+
+    The rarest word drives the query from the terms index. When every word is
+    common, no candidates (None) are returned: the org's sort index drives the
+    query and each row is checked, which finds a page quickly precisely because
+    matches are common.
     """
-
-    def matching(word: str) -> sa.Select:
-        return sa.select(SearchTerm.participant_id).where(_prefix_range(word))
-
-    for word in words:
-        found = db.session.scalars(matching(word).distinct().limit(SEARCH_DRIVER_CAP + 1)).all()
-        if len(found) <= SEARCH_DRIVER_CAP:
-            return list(found)
+    sizes = {
+        word: db.session.scalar(
+            sa.select(sa.func.count()).select_from(
+                _matching(word).limit(SEARCH_DRIVER_CAP + 1).subquery()
+            )
+        )
+        for word in words
+    }
+    rarest = min(words, key=lambda word: sizes[word])
+    if sizes[rarest] <= SEARCH_DRIVER_CAP:
+        return {rarest}, _matching(rarest)
     if len(words) > 1:
-        both = sa.intersect(*(matching(word) for word in words)).subquery()
+        both = sa.intersect(*(_matching(word) for word in words)).subquery()
         found = db.session.scalars(sa.select(both.c[0]).limit(SEARCH_DRIVER_CAP + 1)).all()
         if len(found) <= SEARCH_DRIVER_CAP:
-            return list(found)
-    return None
+            return set(words), list(found)
+    return set(), None
 
 
 def _email_like(q: str) -> list[str]:
@@ -276,23 +306,49 @@ def _email_like(q: str) -> list[str]:
     return [q] if ("@" in q or "." in q) and " " not in q else []
 
 
+def search_is_broad(filters: ListFilters) -> bool:
+    """Return whether the search matched too many accounts to look them up one by one."""
+    return bool(filters.q) and filters.extra.get("candidates", (None, []))[1] is None
+
+
+@dataclass(frozen=True)
+class MemberRow:
+    Member: Member
+    Participant: Participant
+
+
 def list_members(org: Org, filters: ListFilters, cursor: str | None, limit: int) -> Page:
-    """Return one page of the org's members matching ``filters``, in the filters' order."""
-    stmt = filtered_members(org, filters)
+    """Return one page of the org's members matching ``filters``, in the filters' order.
+
+    The page is found on the members table alone (the participants table joins
+    only when a filter reads it), then the page's accounts load in one query.
+    """
+    stmt = filtered_members(org, filters, accounts=False).with_only_columns(Member)
     sort = sort_key(filters.sort)
     column = sort.column.key
-    return paginate(
+    page = paginate(
         stmt,
         sort,
         cursor,
         limit,
         key_of=lambda row: (getattr(row.Member, column), row.Member.participant_id),
     )
+    ids = [row.Member.participant_id for row in page.rows]
+    accounts = {
+        p.id: p for p in db.session.scalars(sa.select(Participant).where(Participant.id.in_(ids)))
+    }
+    rows = [MemberRow(row.Member, accounts[row.Member.participant_id]) for row in page.rows]
+    return Page(rows, page.next_cursor, page.prev_cursor)
 
 
 def count_members(org: Org, filters: ListFilters, cap: int) -> tuple[int, bool]:
     """Return how many members match, counting no further than ``cap``; and whether capped."""
-    inner = filtered_members(org, filters).with_only_columns(Member.participant_id).limit(cap + 1)
+    inner = filtered_members(org, filters, accounts=False)
+    if search_is_broad(filters):
+        # A word as common as "jo": counting a thousand matches means checking
+        # tens of thousands of rows; a smaller "more than" keeps typing fast.
+        cap = min(cap, BROAD_COUNT_CAP)
+    inner = inner.with_only_columns(Member.participant_id).limit(cap + 1)
     count = db.session.scalar(sa.select(sa.func.count()).select_from(inner.subquery())) or 0
     return min(count, cap), count > cap
 

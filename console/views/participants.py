@@ -10,9 +10,11 @@ from flask import current_app
 from flask import g
 from flask import render_template
 from flask import request
+from flask import url_for
 from flask_login import current_user
 
 from console.extensions import db
+from console.formatting import participant_rows
 from console.htmx import render
 from console.models import Org
 from console.pagination import CursorError
@@ -37,17 +39,19 @@ def index(org: Org):
     except (service.FilterError, CursorError) as error:
         abort(400, str(error))
     count, capped = service.count_members(org, filters, current_app.config["COUNT_CAP"])
-    ids = [row.Participant.id for row in page.rows]
+    show_private = g.role.can(Permission.VIEW_PRIVATE)
+    programs = service.programs_by_participant(org, [row.Participant.id for row in page.rows])
+    base_url = url_for("participants.index", org=org)
     return render(
         "participants/index.html",
         "participants/_table.html",
         org=org,
         filters=filters,
         page=page,
+        rows=participant_rows(page.rows, programs, org, base_url, show_private),
         count=count,
         capped=capped,
-        programs=service.programs_by_participant(org, ids),
-        show_private=g.role.can(Permission.VIEW_PRIVATE),
+        show_private=show_private,
     )
 
 
