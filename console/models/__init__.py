@@ -1,11 +1,19 @@
 """Every model, imported so that metadata and Alembic see them all."""
 
+from console.models.accounts import AccountLink
+from console.models.accounts import EmailChangeRequest
+from console.models.accounts import LinkPurpose
+from console.models.accounts import ParticipantKey
+from console.models.accounts import ReleaseRequest
+from console.models.accounts import RequestStatus
 from console.models.activity import ActivityEvent
 from console.models.activity import EventType
 from console.models.admins import Admin
 from console.models.admins import AdminStatus
 from console.models.admins import OrgRole
 from console.models.audit import AuditEvent
+from console.models.mail import MailStatus
+from console.models.mail import OutboxMessage
 from console.models.orgs import Org
 from console.models.orgs import Program
 from console.models.participants import AccountStatus
@@ -18,8 +26,22 @@ from console.models.participants import ParticipantRole
 from console.models.participants import Profile
 from console.models.participants import RelationshipStatus
 from console.models.participants import SearchTerm
+from console.models.tokens import PLATFORM_SCOPES
+from console.models.tokens import ApiToken
+from console.models.tokens import Scope
 
 __all__ = [
+    "PLATFORM_SCOPES",
+    "AccountLink",
+    "ApiToken",
+    "EmailChangeRequest",
+    "LinkPurpose",
+    "MailStatus",
+    "OutboxMessage",
+    "ParticipantKey",
+    "ReleaseRequest",
+    "RequestStatus",
+    "Scope",
     "AccountStatus",
     "ActivityEvent",
     "Admin",

@@ -7,6 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 
 import sqlalchemy as sa
+from flask_login import UserMixin
 from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import mapped_column
 from sqlalchemy.orm import relationship
@@ -54,8 +55,10 @@ def _check(column: str, values: type[StrEnum]) -> sa.CheckConstraint:
     return sa.CheckConstraint(f"{column} IN ({allowed})", name=column)
 
 
-class Participant(db.Model):
+class Participant(UserMixin, db.Model):
     """A platform account: a mentor, an entrepreneur, or both."""
+
+    is_admin = False
 
     __tablename__ = "participants"
     __table_args__ = (
@@ -88,6 +91,7 @@ class Participant(db.Model):
         sa.String(12), default=AccountStatus.ACTIVE, server_default=AccountStatus.ACTIVE.value
     )
     suspended_reason: Mapped[str | None] = mapped_column(sa.Text)
+    suspended_at: Mapped[datetime | None]
     suspended_until: Mapped[datetime | None]
     restricted: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     must_reset_password: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
@@ -99,6 +103,8 @@ class Participant(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_sign_in_at: Mapped[datetime | None]
     last_active_at: Mapped[datetime | None]
+    password_changed_at: Mapped[datetime | None]
+    erased_at: Mapped[datetime | None]
 
     profile: Mapped[Profile] = relationship(
         back_populates="participant", cascade="all, delete-orphan", uselist=False
@@ -114,6 +120,14 @@ class Participant(db.Model):
 
     def is_managed_by(self, org: Org) -> bool:
         return self.managed_by_org_id == org.id
+
+    @property
+    def is_active(self) -> bool:
+        return self.erased_at is None and self.effective_status() == AccountStatus.ACTIVE
+
+    def get_id(self) -> str:
+        # The session version makes "revoke every session" a single increment.
+        return f"participant:{self.id}:{self.session_version}"
 
     def __repr__(self) -> str:
         return f"<Participant {self.id}>"

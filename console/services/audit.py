@@ -9,16 +9,21 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from cryptography.fernet import Fernet
+from cryptography.fernet import InvalidToken
 from flask import g
 from flask import has_request_context
 from flask import request
 from werkzeug.local import LocalProxy
 
+from console import encryption
 from console.extensions import db
 from console.models import Admin
+from console.models import ApiToken
 from console.models import AuditEvent
 from console.models import Org
 from console.models import Participant
+from console.models import ParticipantKey
 from console.models.base import utcnow
 
 PLATFORM_CHAIN = "platform"
@@ -57,9 +62,8 @@ def describe_actor(actor: Any, org: Org | None) -> Actor:
         )
     if isinstance(actor, Participant):
         return Actor("participant", str(actor.id), actor.name, None)
-    describe = getattr(actor, "audit_actor", None)
-    if describe is not None:
-        return describe()
+    if isinstance(actor, ApiToken):
+        return Actor("token", str(actor.id), actor.name, "token")
     raise TypeError(f"cannot audit actor {actor!r}")
 
 
@@ -83,6 +87,49 @@ def redact(details: Any) -> Any:
     if isinstance(details, list):
         return [redact(item) for item in details]
     return details
+
+
+KEY_PURPOSE = "participant-key"
+
+
+def _participant_fernet(participant_id: Any, create: bool) -> Fernet | None:
+    row = db.session.get(ParticipantKey, participant_id)
+    if row is None:
+        if not create:
+            return None
+        key = Fernet.generate_key().decode()
+        row = ParticipantKey(
+            participant_id=participant_id, key=encryption.encrypt(KEY_PURPOSE, key)
+        )
+        db.session.add(row)
+        db.session.flush()
+        return Fernet(key.encode())
+    return Fernet(encryption.decrypt(KEY_PURPOSE, row.key).encode())
+
+
+def seal(participant: Participant, data: dict[str, Any]) -> str:
+    """Encrypt personal data for an audit event with the participant's own key."""
+    fernet = _participant_fernet(participant.id, create=True)
+    assert fernet is not None
+    return fernet.encrypt(json.dumps(data, default=str).encode()).decode()
+
+
+def unseal(participant_id: Any, sealed: str) -> dict[str, Any] | None:
+    """Return sealed data, or None once the participant was erased (their key is gone)."""
+    fernet = _participant_fernet(participant_id, create=False)
+    if fernet is None:
+        return None
+    try:
+        return json.loads(fernet.decrypt(sealed.encode()))
+    except InvalidToken:
+        return None
+
+
+def shred(participant: Participant) -> None:
+    """Destroy the participant's key: everything sealed with it becomes unreadable."""
+    db.session.execute(
+        sa.delete(ParticipantKey).where(ParticipantKey.participant_id == participant.id)
+    )
 
 
 def record(
