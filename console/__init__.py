@@ -27,9 +27,11 @@ from console.services.auth import load_user
 from console.tenancy import OrgConverter
 from console.tenancy import UUIDConverter
 from console.views import auth
+from console.views import control
 from console.views import home
 from console.views import orgs
 from console.views import participants
+from console.views import requests
 from console.views import staff
 
 
@@ -76,7 +78,7 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     """Mount every area of the console."""
-    for module in (home, auth, orgs, participants, staff):
+    for module in (home, auth, orgs, participants, control, requests, staff):
         app.register_blueprint(module.bp)
 
 

@@ -169,7 +169,7 @@ _CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|"X-CSRFToke
 
 def csrf_token(client: FlaskClient, url: str = "/login") -> str:
     """Return the CSRF token a page hands out, as a browser would read it."""
-    response = client.get(url)
+    response = client.get(url, follow_redirects=True)
     match = _CSRF.search(response.get_data(as_text=True))
     assert match, f"no CSRF token on {url}"
     return match.group(1) or match.group(2)

@@ -8,9 +8,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
+from werkzeug.datastructures import MultiDict
 
 from console.permissions import Permission
 from console.permissions import Role
+from console.services import control
 from tests.conftest import csrf_token
 
 
@@ -18,21 +20,70 @@ from tests.conftest import csrf_token
 class OrgRoute:
     endpoint: str
     method: str
-    path: str  # {org} and {participant} are filled in
+    path: str  # {org}, {participant}, {program}, {email_request}, {release_request} filled in
     permission: Permission | None
     ok: int = 200
+    data: tuple[tuple[str, str], ...] = ()
 
 
+P = "/orgs/{org}/participants/{participant}"
+REQ = "/orgs/{org}/requests"
+RESET = Permission.RESET_PASSWORDS
+MANAGE = Permission.MANAGE_PARTICIPANTS
+ERASE = Permission.ERASE_PARTICIPANTS
+RELEASE = Permission.MANAGE_DOMAINS
 ORG_ROUTES = [
     OrgRoute("orgs.show", "GET", "/orgs/{org}/", None, 302),
     OrgRoute(
         "participants.index", "GET", "/orgs/{org}/participants/", Permission.VIEW_PARTICIPANTS
     ),
+    OrgRoute("participants.show", "GET", P, Permission.VIEW_PARTICIPANTS),
+    OrgRoute("control.send_reset_link", "POST", P + "/send-reset-link", RESET, 303),
+    OrgRoute("control.require_password_reset", "POST", P + "/require-password-reset", RESET, 303),
+    OrgRoute("control.revoke_sessions", "POST", P + "/revoke-sessions", RESET, 303),
+    OrgRoute("control.unsuspend", "POST", P + "/unsuspend", MANAGE, 409),  # not suspended
+    OrgRoute("control.restrict", "POST", P + "/restrict", MANAGE, 303),
+    OrgRoute("control.unrestrict", "POST", P + "/unrestrict", MANAGE, 409),  # not restricted
+    OrgRoute("control.deactivate", "POST", P + "/deactivate", MANAGE, 303),
+    OrgRoute("control.reactivate", "POST", P + "/reactivate", MANAGE, 409),  # not deactivated
+    OrgRoute("control.suspend", "GET", P + "/suspend", MANAGE),
+    OrgRoute("control.suspend", "POST", P + "/suspend", MANAGE, 303, (("reason", "No-shows"),)),
+    OrgRoute("control.change_email", "GET", P + "/email", MANAGE),
     OrgRoute(
-        "participants.show",
-        "GET",
-        "/orgs/{org}/participants/{participant}",
-        Permission.VIEW_PARTICIPANTS,
+        "control.change_email", "POST", P + "/email", MANAGE, 303, (("email", "new@x.example"),)
+    ),
+    OrgRoute("control.edit", "GET", P + "/edit", MANAGE),
+    OrgRoute(
+        "control.edit", "POST", P + "/edit", MANAGE, 303, (("name", "New Name"), ("role", "mentor"))
+    ),
+    OrgRoute("control.export", "GET", P + "/export.json", MANAGE),
+    OrgRoute("control.erase", "GET", P + "/erase", ERASE),
+    OrgRoute("control.erase", "POST", P + "/erase", ERASE, 303, (("confirmation", "{email}"),)),
+    OrgRoute("control.remove_from_program", "POST", P + "/programs/{program}/remove", MANAGE, 303),
+    OrgRoute(
+        "control.bulk_preview",
+        "POST",
+        "/orgs/{org}/participants/bulk/restrict/preview",
+        MANAGE,
+        200,
+        (("ids", "{participant}"),),
+    ),
+    OrgRoute(
+        "control.bulk_apply",
+        "POST",
+        "/orgs/{org}/participants/bulk/restrict",
+        MANAGE,
+        200,
+        (("ids", "{participant}"),),
+    ),
+    OrgRoute("requests.index", "GET", REQ + "/", MANAGE),
+    OrgRoute("requests.approve_email", "POST", REQ + "/email/{email_request}/approve", MANAGE, 303),
+    OrgRoute("requests.deny_email", "POST", REQ + "/email/{email_request}/deny", MANAGE, 303),
+    OrgRoute(
+        "requests.approve_release", "POST", REQ + "/release/{release_request}/approve", RELEASE, 303
+    ),
+    OrgRoute(
+        "requests.deny_release", "POST", REQ + "/release/{release_request}/deny", RELEASE, 303
     ),
 ]
 # Routes outside any org, and who may use them; they get their own tests.
@@ -60,19 +111,33 @@ def setting(make_org, make_admin, make_participant):
     admins = {role.value: make_admin(org, role.value) for role in Role}
     admins["foreign_owner"] = make_admin(other, "owner")
     admins["staff"] = make_admin(staff=True)
+    participant = make_participant(org, managed=True)
+    asker = make_participant(org, managed=True)
     return {
         "org": org,
-        "participant": make_participant(org),
-        "foreign_participant": make_participant(other),
+        "participant": participant,
+        "foreign_participant": make_participant(other, managed=True),
         "admins": admins,
+        "email_request": control.request_email_change(asker, "asker.new@x.example"),
+        "release_request": control.ask_release(asker, "please"),
     }
 
 
-def call(client, route: OrgRoute, org, participant):
-    url = route.path.format(org=org.slug, participant=participant.id)
+def call(client, route: OrgRoute, org, participant, setting=None):
+    values = {
+        "org": org.slug,
+        "participant": participant.id,
+        "program": org.programs[0].id if getattr(org, "programs", None) else "x",
+        "email_request": setting["email_request"].id if setting else "x",
+        "release_request": setting["release_request"].id if setting else "x",
+        "email": participant.email,
+    }
+    url = route.path.format(**values)
     if route.method == "GET":
         return client.get(url)
-    return client.open(url, method=route.method, data={"csrf_token": csrf_token(client)})
+    data = [(key, value.format(**values)) for key, value in route.data]
+    data.append(("csrf_token", csrf_token(client)))
+    return client.open(url, method=route.method, data=MultiDict(data))
 
 
 def expected(route: OrgRoute, actor: str) -> int:
@@ -89,7 +154,7 @@ def expected(route: OrgRoute, actor: str) -> int:
 @pytest.mark.parametrize("actor", ACTORS)
 def test_org_route_access(app, client_for, setting, route, actor):
     client = app.test_client() if actor == "anonymous" else client_for(setting["admins"][actor])
-    response = call(client, route, setting["org"], setting["participant"])
+    response = call(client, route, setting["org"], setting["participant"], setting)
     assert response.status_code == expected(route, actor), response.get_data(as_text=True)[:500]
     if actor == "anonymous":
         assert response.headers["Location"].startswith("/login")
@@ -97,13 +162,27 @@ def test_org_route_access(app, client_for, setting, route, actor):
 
 @pytest.mark.parametrize(
     "route",
-    [r for r in ORG_ROUTES if "{participant}" in r.path],
+    [r for r in ORG_ROUTES if "{participant}" in r.path + str(r.data)],
     ids=lambda r: f"{r.method} {r.endpoint}",
 )
 def test_another_orgs_participant_is_404_even_for_an_owner(client_for, setting, route):
+    import sqlalchemy as sa
+
+    from console.extensions import db
+    from console.models import AuditEvent
+
+    foreign = setting["foreign_participant"]
+    version = foreign.session_version
     client = client_for(setting["admins"]["owner"])
-    response = call(client, route, setting["org"], setting["foreign_participant"])
+    response = call(client, route, setting["org"], foreign, setting)
     assert response.status_code == 404
+    db.session.refresh(foreign)
+    assert foreign.session_version == version and foreign.status == "active"
+    assert not db.session.scalar(
+        sa.select(AuditEvent.id).where(
+            AuditEvent.target_id == str(foreign.id), AuditEvent.org_id == setting["org"].id
+        )
+    )
 
 
 @pytest.mark.parametrize("route", ORG_ROUTES, ids=lambda r: f"{r.method} {r.endpoint}")
@@ -114,9 +193,9 @@ def test_unknown_org_is_404_for_administrators_and_sign_in_for_anonymous(
         slug = "no-such-org"
 
     owner = client_for(setting["admins"]["owner"])
-    assert call(owner, route, Missing, setting["participant"]).status_code == 404
+    assert call(owner, route, Missing, setting["participant"], setting).status_code == 404
     anonymous = app.test_client()
-    assert call(anonymous, route, Missing, setting["participant"]).status_code == 302
+    assert call(anonymous, route, Missing, setting["participant"], setting).status_code == 302
 
 
 def test_staff_pages_are_for_staff_only(app, client_for, setting):
@@ -137,3 +216,19 @@ def test_root_sends_people_where_they_belong(app, client_for, setting):
     assert owner.get("/").headers["Location"] == f"/orgs/{setting['org'].slug}/"
     staff = client_for(setting["admins"]["staff"])
     assert staff.get("/").headers["Location"] == "/staff/"
+
+
+@pytest.mark.parametrize("kind", ["email", "release"])
+@pytest.mark.parametrize("decision", ["approve", "deny"])
+def test_another_orgs_request_is_404(
+    client_for, make_org, make_participant, setting, kind, decision
+):
+    other = make_org()
+    asker = make_participant(other, managed=True)
+    if kind == "email":
+        foreign = control.request_email_change(asker, "elsewhere.new@x.example")
+    else:
+        foreign = control.ask_release(asker, None)
+    client = client_for(setting["admins"]["owner"])
+    url = f"/orgs/{setting['org'].slug}/requests/{kind}/{foreign.id}/{decision}"
+    assert client.post(url, data={"csrf_token": csrf_token(client)}).status_code == 404

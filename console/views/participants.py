@@ -15,6 +15,7 @@ from flask_login import current_user
 
 from console.extensions import db
 from console.formatting import participant_rows
+from console.forms.auth import EmptyForm
 from console.htmx import render
 from console.models import Org
 from console.pagination import CursorError
@@ -23,6 +24,8 @@ from console.permissions import require
 from console.services import audit
 from console.services import participants as service
 from console.tenancy import get_member_or_404
+from console.views.control import bulk_actions
+from console.views.control import manage_context
 
 bp = Blueprint("participants", __name__, url_prefix="/orgs/<org:org>/participants")
 
@@ -49,6 +52,8 @@ def index(org: Org):
         filters=filters,
         page=page,
         rows=participant_rows(page.rows, programs, org, base_url, show_private),
+        bulk_actions=bulk_actions(g.role),
+        empty_form=EmptyForm(),
         count=count,
         capped=capped,
         show_private=show_private,
@@ -80,10 +85,10 @@ def show(org: Org, participant_id: uuid.UUID):
         org=org,
         member=member,
         participant=participant,
-        show_private=show_private,
         memberships=service.memberships_in(org, participant),
         relationships=relationships,
         activity=activity,
         visible_ids=visible,
         counterpart_names=service.names_of(visible),
+        **manage_context(org, participant),
     )

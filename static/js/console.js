@@ -32,6 +32,13 @@
 
   document.addEventListener("htmx:beforeRequest", clearBanner);
 
+  // "Select all" ticks every row checkbox in its own form.
+  document.addEventListener("change", function (event) {
+    var all = event.target.closest("input[data-select-all]");
+    if (!all) { return; }
+    all.form.querySelectorAll("input[name=ids]").forEach(function (box) { box.checked = all.checked; });
+  });
+
   // The org switcher navigates on change; without JavaScript its button does.
   document.addEventListener("change", function (event) {
     var select = event.target.closest("select[data-navigate]");
