@@ -300,7 +300,8 @@ def suspend(org: Org, participant_id: uuid.UUID):
         submit=_("Suspend"),
         action=url_for("control.suspend", org=org, participant_id=participant.id),
         intro=_(
-            "They cannot sign in while suspended and are signed out at once. They are emailed the reason."
+            "They cannot sign in while suspended and are signed out at once. "
+            "They are emailed the reason."
         ),
         danger=True,
     )
