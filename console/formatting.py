@@ -131,6 +131,13 @@ def _ago(minutes: int, locale: str) -> str:
     )
 
 
+def country_name(code: str | None) -> str:
+    """Return the country an ISO 3166 code names, in the current locale."""
+    if not code:
+        return ""
+    return get_locale().territories.get(code.upper(), code)
+
+
 def number(value: int | float | None) -> str:
     """Return a number grouped the locale's way."""
     return "—" if value is None else format_decimal(value)
@@ -229,7 +236,7 @@ def org_nav() -> list[tuple[str, str, Permission]]:
 
 def template_filters() -> dict[str, Callable[..., Any]]:
     """Return the filters every template may use."""
-    return {"when": when, "day": day, "ago": ago, "number": number}
+    return {"when": when, "day": day, "ago": ago, "number": number, "country": country_name}
 
 
 def template_globals() -> dict[str, Any]:
