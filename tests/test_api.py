@@ -709,6 +709,8 @@ def test_patch_refuses_invalid_fields_and_changes_nothing(api, world, body, fiel
     patch = {"headline": "Valid", **body}
     problem = is_problem(api.patch(f"/api/v1/participants/{participant.id}", json=patch), 422)
     assert [error["field"] for error in problem["errors"]] == [field]
+    if field == "country":
+        assert "country code" in problem["detail"]
     assert snapshot(participant) == before
     assert len(trail(world["org"])) == events
 

@@ -496,15 +496,15 @@ def clean_profile_value(field: str, value: Any) -> Any:
         raise InvalidInput("This must be text.", field)
     if "\x00" in value:
         raise InvalidInput("This contains a character that text cannot hold.", field)
+    if field == "country":
+        if value.upper() not in COUNTRY_CODES:
+            raise InvalidInput("Use a two-letter country code (ISO 3166-1), such as ES.", field)
+        return value.upper()
     limit = getattr(Profile.__table__.c[field].type, "length", None) or LONG_TEXT_LIMIT
     if len(value) > limit:
-        raise InvalidInput(f"Keep this under {limit} characters.", field)
+        raise InvalidInput(f"Keep this to {limit} characters or fewer.", field)
     if field in URL_FIELDS and not _web_address(value):
         raise InvalidInput("Give a full web address starting with https://.", field)
-    if field == "country":
-        value = value.upper()
-        if value not in COUNTRY_CODES:
-            raise InvalidInput("Use a two-letter country code (ISO 3166-1), such as ES.", field)
     return value
 
 
