@@ -11,11 +11,13 @@ from flask.cli import AppGroup
 
 from console.extensions import db
 from console.models import AuditEvent
+from console.models import Scope
 from console.services import admins as admins_service
 from console.services import audit as audit_service
 from console.services import demo as demo_service
 from console.services import orgs as orgs_service
 from console.services import participants as participants_service
+from console.services import tokens as tokens_service
 
 demo = AppGroup("demo", help="Demo data.")
 staff = AppGroup("staff", help="Platform staff accounts.")
@@ -23,6 +25,7 @@ org = AppGroup("org", help="Partner organizations.")
 admin = AppGroup("admin", help="Administrators of partner organizations.")
 participant = AppGroup("participant", help="Participant accounts.")
 audit = AppGroup("audit", help="The audit trail.")
+token = AppGroup("token", help="API tokens.")
 
 
 def cli_actor() -> audit_service.Actor:
@@ -224,7 +227,86 @@ def audit_verify(slug: str | None) -> None:
         raise SystemExit(1)
 
 
+@token.command("create")
+@click.option("--org", "slug", help="The org whose data the token reaches.")
+@click.option("--platform", is_flag=True, help="A platform token (events:write), for no org.")
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    help="Repeat for more: " + ", ".join(scope.value for scope in Scope) + ".",
+)
+@click.option("--expires-days", type=int, help="Days until it expires (1-3650); default never.")
+@click.option("--name", help="What the token is for, as the audit trail names it.")
+def token_create(
+    slug: str | None,
+    platform: bool,
+    scopes: tuple[str, ...],
+    expires_days: int | None,
+    name: str | None,
+) -> None:
+    """Create an API token and print it once, alone on the last line."""
+    if bool(slug) == platform:
+        raise click.ClickException("Give either --org SLUG or --platform.")
+    target = _load_org(slug) if slug else None
+    try:
+        created, secret = tokens_service.create_token(
+            cli_actor(), target, list(scopes), name=name, expires_days=expires_days
+        )
+    except tokens_service.TokenError as error:
+        raise click.ClickException(str(error)) from None
+    db.session.commit()
+    expires = created.expires_at.isoformat(timespec="seconds") if created.expires_at else "never"
+    owner = f"org {target.slug}" if target else "the platform"
+    click.echo(
+        f"Created token '{created.name}' (id {created.id}) for {owner}, "
+        f"scopes {', '.join(created.scopes)}, expires {expires}."
+    )
+    click.echo("Store it now: it is shown only this once. The token:")
+    click.echo(secret)
+
+
+@token.command("revoke")
+@click.argument("token_id")
+def token_revoke(token_id: str) -> None:
+    """Revoke a token at once."""
+    found = tokens_service.get_token(token_id)
+    if found is None:
+        raise click.ClickException(f"No token with the id '{token_id}'.")
+    if found.revoked_at is not None:
+        click.echo(f"Token {found.id} was already revoked at {found.revoked_at.isoformat()}.")
+        return
+    tokens_service.revoke_token(cli_actor(), found.org, found)
+    db.session.commit()
+    click.echo(f"Revoked token '{found.name}' (id {found.id}).")
+
+
+@token.command("list")
+@click.option("--org", "slug", help="The org whose tokens to list.")
+@click.option("--platform", is_flag=True, help="List the platform tokens instead.")
+def token_list(slug: str | None, platform: bool) -> None:
+    """List tokens (never their secrets): id, name, scopes, dates and state."""
+    if bool(slug) == platform:
+        raise click.ClickException("Give either --org SLUG or --platform.")
+    found = tokens_service.list_tokens(_load_org(slug) if slug else None)
+    if not found:
+        click.echo("No tokens.")
+    for item in found:
+        if item.revoked_at is not None:
+            state = f"revoked {item.revoked_at:%Y-%m-%d}"
+        elif not item.usable():
+            state = "expired"
+        else:
+            state = "active"
+        expires = f"{item.expires_at:%Y-%m-%d}" if item.expires_at else "never"
+        used = f"{item.last_used_at:%Y-%m-%d %H:%M}" if item.last_used_at else "never"
+        click.echo(
+            f"{item.id}  {item.prefix}…  {item.name}  [{', '.join(item.scopes)}]  {state}, "
+            f"created {item.created_at:%Y-%m-%d}, expires {expires}, last used {used}"
+        )
+
+
 def register(app: Flask) -> None:
     """Add every command group to ``flask``."""
-    for group in (demo, staff, org, admin, participant, audit):
+    for group in (demo, staff, org, admin, participant, audit, token):
         app.cli.add_command(group)

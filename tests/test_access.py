@@ -96,6 +96,24 @@ OTHER_ROUTES = {
     "orgs.index",
     "staff.index",
     "static",
+    # Bearer tokens, not sessions: tests/test_api.py covers every one × scope × org.
+    "api.list_participants",
+    "api.show_participant",
+    "api.create_participant",
+    "api.edit_participant",
+    "api.suspend",
+    "api.unsuspend",
+    "api.restrict",
+    "api.unrestrict",
+    "api.deactivate",
+    "api.reactivate",
+    "api.require_password_reset",
+    "api.send_reset_link",
+    "api.revoke_sessions",
+    "api.export_participant",
+    "api.list_programs",
+    "api.list_audit",
+    "api.openapi",
 }
 ACTORS = ["anonymous", "owner", "admin", "support", "analyst", "foreign_owner", "staff"]
 

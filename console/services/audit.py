@@ -6,7 +6,13 @@ import hashlib
 import json
 import uuid
 from dataclasses import dataclass
+from datetime import UTC
+from datetime import date
+from datetime import datetime
+from datetime import time
+from datetime import timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from cryptography.fernet import Fernet
@@ -25,6 +31,9 @@ from console.models import Org
 from console.models import Participant
 from console.models import ParticipantKey
 from console.models.base import utcnow
+from console.pagination import Page
+from console.pagination import SortKey
+from console.pagination import paginate
 
 PLATFORM_CHAIN = "platform"
 GENESIS = "0" * 64
@@ -242,3 +251,96 @@ def _lock_chain(chain: str) -> None:
     # them here, SQLite serialises writers anyway, and (chain, seq) is unique on both.
     if db.session.get_bind().dialect.name == "postgresql":
         db.session.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(chain))))
+
+
+# -- reading an org's trail -------------------------------------------------------
+
+NEWEST_FIRST = SortKey("-at", AuditEvent.at, AuditEvent.id, descending=True)
+
+
+class TrailFilterError(ValueError):
+    """A trail filter that cannot be applied; ``field`` names it."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+@dataclass
+class TrailFilters:
+    """Which of an org's events to list; ``since`` is inclusive, ``before`` exclusive."""
+
+    action: str | None = None
+    actor: str | None = None
+    target: str | None = None
+    since: datetime | None = None
+    before: datetime | None = None
+
+    @classmethod
+    def from_args(cls, args: Any, org: Org) -> TrailFilters:
+        """Read ``action``, ``actor``, ``target``, ``from`` and ``to`` from request arguments.
+
+        ``action`` is an action name, or a prefix ending in ``.*``; ``actor`` and
+        ``target`` are ids; ``from`` and ``to`` are inclusive, each a date (a whole
+        day in the org's time zone) or an ISO 8601 time with an offset.
+        """
+        filters = cls()
+        for name in ("action", "actor", "target"):
+            value = (args.get(name) or "").strip()
+            if len(value) > 64 or "\x00" in value:
+                raise TrailFilterError(name, "too long or not text.")
+            setattr(filters, name, value or None)
+        zone = ZoneInfo(org.time_zone)
+        if value := args.get("from"):
+            filters.since = _instant("from", value, zone, end=False)
+        if value := args.get("to"):
+            filters.before = _instant("to", value, zone, end=True)
+        return filters
+
+
+def _instant(field: str, value: str, zone: ZoneInfo, *, end: bool) -> datetime:
+    try:
+        if len(value) == 10:
+            day = date.fromisoformat(value)
+            start = datetime.combine(day, time.min, tzinfo=zone)
+            return (start + timedelta(days=1) if end else start).astimezone(UTC)
+        moment = datetime.fromisoformat(value)
+        if moment.tzinfo is None:
+            raise TrailFilterError(field, "give the time with its offset, e.g. 2026-01-31T09:00Z.")
+        moment = moment.astimezone(UTC)
+        return moment + timedelta(microseconds=1) if end else moment
+    except (ValueError, OverflowError) as error:
+        if isinstance(error, TrailFilterError):
+            raise
+        raise TrailFilterError(field, "use a date (YYYY-MM-DD) or an ISO 8601 time.") from None
+
+
+def trail_of(org: Org, filters: TrailFilters) -> sa.Select[Any]:
+    """Return the select of the org's events that match ``filters`` (unordered)."""
+    stmt = sa.select(AuditEvent).where(AuditEvent.org_id == org.id)
+    if filters.action and filters.action.endswith(".*"):
+        prefix = filters.action[:-1]
+        stmt = stmt.where(AuditEvent.action.startswith(prefix, autoescape=True))
+    elif filters.action:
+        stmt = stmt.where(AuditEvent.action == filters.action)
+    if filters.actor:
+        stmt = stmt.where(AuditEvent.actor_id == filters.actor)
+    if filters.target:
+        stmt = stmt.where(AuditEvent.target_id == filters.target)
+    if filters.since:
+        stmt = stmt.where(AuditEvent.at >= filters.since)
+    if filters.before:
+        stmt = stmt.where(AuditEvent.at < filters.before)
+    return stmt
+
+
+def list_events(org: Org, filters: TrailFilters, cursor: str | None, limit: int) -> Page:
+    """Return one page of the org's events, newest first (keyset: time, then id)."""
+    return paginate(
+        trail_of(org, filters),
+        NEWEST_FIRST,
+        cursor,
+        limit,
+        key_of=lambda row: (row.AuditEvent.at, row.AuditEvent.id),
+    )

@@ -9,6 +9,7 @@ these same functions.
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 import uuid
 from collections.abc import Callable
@@ -16,8 +17,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import sqlalchemy as sa
+from babel import Locale
 from flask import current_app
 
 from console.extensions import db
@@ -33,6 +36,7 @@ from console.models import MentoringRelationship
 from console.models import Org
 from console.models import OutboxMessage
 from console.models import Participant
+from console.models import Profile
 from console.models import Program
 from console.models import ReleaseRequest
 from console.models import RequestStatus
@@ -75,6 +79,12 @@ class InvalidInput(AccountError):
     def __init__(self, message: str, field: str | None = None) -> None:
         super().__init__(message)
         self.field = field
+
+
+class EmailInUse(InvalidInput):
+    """The email belongs to another account: a conflict, not a malformed value."""
+
+    status = 409
 
 
 class LinkError(AccountError):
@@ -413,6 +423,8 @@ def update_profile(
         if isinstance(value, str):
             value = value.strip() or None
         if field == "name":
+            if value is not None and not isinstance(value, str):
+                raise InvalidInput("A name must be text.", "name")
             value = " ".join((value or "").split())
             if not value or len(value) > 200:
                 raise InvalidInput("A name must have 1 to 200 characters.", "name")
@@ -428,6 +440,7 @@ def update_profile(
                 diff[field] = _changed(participant.role, value)
                 participant.role = value
             continue
+        value = clean_profile_value(field, value)
         before = getattr(profile, field)
         if before != value:
             setattr(profile, field, value)
@@ -450,6 +463,59 @@ def update_profile(
     return sorted(diff)
 
 
+# Whole-number fields and their bounds; None stands for the current year.
+NUMBER_RANGES: dict[str, tuple[int, int | None]] = {
+    "years_experience": (0, 80),
+    "mentee_capacity": (0, 100),
+    "founded_year": (1800, None),
+    "employees": (0, 10_000_000),
+    "birth_year": (1900, None),
+}
+URL_FIELDS = ("website", "linkedin_url", "business_website")
+LONG_TEXT_LIMIT = 5000
+_NUMBER = re.compile(r"[+-]?\d{1,10}")
+# CLDR's two-letter territories, less the groupings and pseudo-regions that are no country.
+COUNTRY_CODES = frozenset(
+    code for code in Locale("en").territories if len(code) == 2 and code.isalpha()
+) - {"EU", "EZ", "UN", "QO", "XA", "XB", "ZZ"}
+
+
+def clean_profile_value(field: str, value: Any) -> Any:
+    """Return ``value`` as the profile field stores it, or raise ``InvalidInput`` naming it."""
+    if value is None:
+        return None
+    if field in NUMBER_RANGES:
+        if isinstance(value, str) and _NUMBER.fullmatch(value):
+            value = int(value)
+        low, high = NUMBER_RANGES[field]
+        high = high if high is not None else utcnow().year
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise InvalidInput(f"Use a whole number from {low} to {high}.", field)
+        return value
+    if not isinstance(value, str):
+        raise InvalidInput("This must be text.", field)
+    if "\x00" in value:
+        raise InvalidInput("This contains a character that text cannot hold.", field)
+    if field == "country":
+        if value.upper() not in COUNTRY_CODES:
+            raise InvalidInput("Use a two-letter country code (ISO 3166-1), such as ES.", field)
+        return value.upper()
+    limit = getattr(Profile.__table__.c[field].type, "length", None) or LONG_TEXT_LIMIT
+    if len(value) > limit:
+        raise InvalidInput(f"Keep this to {limit} characters or fewer.", field)
+    if field in URL_FIELDS and not _web_address(value):
+        raise InvalidInput("Give a full web address starting with https://.", field)
+    return value
+
+
+def _web_address(value: str) -> bool:
+    try:
+        parts = urlsplit(value)
+        return parts.scheme in ("http", "https") and bool(parts.hostname) and " " not in value
+    except ValueError:
+        return False
+
+
 # -- email ------------------------------------------------------------------------
 
 
@@ -463,7 +529,7 @@ def normalized_new_email(participant: Participant, email: str) -> str:
         raise InvalidInput("That is already the account's email.", "email")
     taken = db.session.scalar(sa.select(Participant.id).where(Participant.email == email))
     if taken is not None:
-        raise InvalidInput("Another account uses that email.", "email")
+        raise EmailInUse("Another account uses that email.", "email")
     return email
 
 

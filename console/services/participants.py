@@ -112,7 +112,8 @@ class ListFilters:
     @classmethod
     def from_args(cls, args: Any, org: Org) -> ListFilters:
         """Read and check the list parameters of a page or API request."""
-        filters = cls(q=(args.get("q") or "").strip()[:200])
+        # NUL cannot reach a PostgreSQL text parameter; it never matches a name anyway.
+        filters = cls(q=(args.get("q") or "").replace("\x00", "").strip()[:200])
         if program := args.get("program"):
             try:
                 filters.program = uuid.UUID(program)
@@ -456,6 +457,14 @@ def member_ids(org: Org, participant_ids: set[uuid.UUID]) -> set[uuid.UUID]:
 class ParticipantError(ValueError):
     """A participant that cannot be created or changed as asked; the message says why."""
 
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class EmailTaken(ParticipantError):
+    """The email already belongs to an account: provisioning never takes one over."""
+
 
 def create_participant(
     actor: Any,
@@ -473,18 +482,18 @@ def create_participant(
     """Create an account, optionally as a member (and managed account) of ``org``."""
     name = " ".join(name.split())
     if not name or len(name) > 200:
-        raise ParticipantError("A name must have 1 to 200 characters.")
+        raise ParticipantError("A name must have 1 to 200 characters.", "name")
     if role not in ParticipantRole.__members__.values():
-        raise ParticipantError("role: use mentor, entrepreneur or both.")
+        raise ParticipantError("role: use mentor, entrepreneur or both.", "role")
     if email is not None:
         try:
             email = checked_email(email)
         except EmailError as error:
-            raise ParticipantError(str(error)) from None
+            raise ParticipantError(str(error), "email") from None
         if db.session.scalar(sa.select(Participant.id).where(Participant.email == email)):
-            raise ParticipantError(f"An account with the email {email} already exists.")
+            raise EmailTaken(f"An account with the email {email} already exists.", "email")
     if password is not None and (problem := password_problem(password)):
-        raise ParticipantError(problem)
+        raise ParticipantError(problem, "password")
     if managed and org is None:
         raise ParticipantError("Only an org can manage an account: give the org.")
     now = utcnow()
@@ -514,6 +523,47 @@ def create_participant(
         via = joined_via or (JoinedVia.PROVISIONED if managed else JoinedVia.SELF_IDENTIFIED)
         add_member(actor, org, participant, program=program, joined_via=via)
     return participant
+
+
+def provision_participant(
+    actor: Any,
+    org: Org,
+    email: str,
+    name: str,
+    *,
+    password: str | None = None,
+    role: str = ParticipantRole.ENTREPRENEUR,
+    program: Program | None = None,
+) -> Participant:
+    """Create a new account that ``org`` manages, as the API (and SCIM) provision one.
+
+    An email that already belongs to an account is a conflict (``EmailTaken``):
+    provisioning never takes over an account. This is the one place that
+    decides it, so the claim through a verified domain belongs here too.
+    """
+    try:
+        email = checked_email(email)
+    except EmailError as error:
+        raise ParticipantError(str(error), "email") from None
+    if db.session.scalar(sa.select(Participant.id).where(Participant.email == email)):
+        raise EmailTaken(f"An account with the email {email} already exists.", "email")
+    try:
+        with db.session.begin_nested():
+            return create_participant(
+                actor,
+                email,
+                name,
+                password=password,
+                role=role,
+                org=org,
+                program=program,
+                managed=True,
+                joined_via=JoinedVia.PROVISIONED,
+                email_verified=True,
+            )
+    except sa.exc.IntegrityError:
+        # Another request took the email between the check and the insert.
+        raise EmailTaken(f"An account with the email {email} already exists.", "email") from None
 
 
 def add_member(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -18,6 +19,8 @@ from console.models.base import utcnow
 from console.services import audit
 
 PREFIX = "pc_"
+# last_used_at moves at most this often, so a busy client costs no write per request.
+USE_GRANULARITY = timedelta(minutes=1)
 
 
 class TokenError(ValueError):
@@ -82,6 +85,32 @@ def find_token(secret: str) -> ApiToken | None:
     if token is None or not token.usable():
         return None
     return token
+
+
+def note_use(token: ApiToken) -> bool:
+    """Record that ``token`` was just used; return whether that needed a write."""
+    now = utcnow()
+    if token.last_used_at is not None and now - token.last_used_at < USE_GRANULARITY:
+        return False
+    token.last_used_at = now
+    db.session.flush()
+    return True
+
+
+def get_token(token_id: str) -> ApiToken | None:
+    """Return the token with this id (an org's or the platform's), if any."""
+    try:
+        return db.session.get(ApiToken, uuid.UUID(str(token_id)))
+    except ValueError:
+        return None
+
+
+def list_tokens(org: Org | None) -> list[ApiToken]:
+    """Return the org's tokens (the platform's when None), newest first."""
+    owner = ApiToken.org_id.is_(None) if org is None else ApiToken.org_id == org.id
+    return list(
+        db.session.scalars(sa.select(ApiToken).where(owner).order_by(ApiToken.created_at.desc()))
+    )
 
 
 def revoke_token(actor: Any, org: Org | None, token: ApiToken) -> ApiToken:

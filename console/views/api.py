@@ -1,0 +1,515 @@
+"""The JSON API under ``/api/v1``: org tokens act on participants and read the audit trail.
+
+Requests authenticate with ``Authorization: Bearer pc_…`` only, never a cookie,
+so the blueprint is exempt from CSRF. Errors are RFC 9457 problem documents.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from collections.abc import Collection
+from datetime import UTC
+from datetime import date
+from datetime import datetime
+from datetime import time
+from functools import wraps
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from flask import Blueprint
+from flask import Response
+from flask import g
+from flask import jsonify
+from flask import request
+from flask import url_for
+
+from console import api_spec
+from console.extensions import db
+from console.http import problem
+from console.models import AuditEvent
+from console.models import Member
+from console.models import Org
+from console.models import Participant
+from console.models import Program
+from console.models import Scope
+from console.models.base import utcnow
+from console.models.participants import PROFILE_FIELDS
+from console.pagination import CursorError
+from console.services import audit
+from console.services import control
+from console.services import participants as service
+from console.services import tokens
+from console.tenancy import get_member_or_404
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 200
+CREATE_FIELDS = ("email", "name", "program", "password", "role")
+EDIT_FIELDS = ("email", "name", "role", *PROFILE_FIELDS)
+
+
+# -- authentication ----------------------------------------------------------------
+
+
+def require_scope(scope: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Let the view run only with a usable bearer token of an org that has ``scope``.
+
+    Only the ``Authorization`` header counts: a browser's session cookie never
+    authenticates an API call. No usable token (missing, unknown, expired,
+    revoked) answers 401 with ``WWW-Authenticate``; a missing scope answers 403.
+    The view finds the token (its actor) in ``g.token`` and the org in ``g.org``.
+    """
+
+    def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
+        @wraps(view)
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
+            if scheme.lower() != "bearer" or not secret.strip():
+                return _challenge(401, "Send an API token: Authorization: Bearer pc_…")
+            token = tokens.find_token(secret.strip())
+            if token is None:
+                return _challenge(
+                    401, "This token is unknown, expired or revoked.", "invalid_token"
+                )
+            if tokens.note_use(token):
+                db.session.commit()
+            if token.org is None or not token.allows(scope):
+                return _challenge(
+                    403, f"This token does not have the scope {scope}.", "insufficient_scope"
+                )
+            g.token = token
+            g.org = token.org
+            return view(*args, **kwargs)
+
+        return wrapped
+
+    return decorator
+
+
+def _challenge(status: int, detail: str, error: str | None = None) -> Response:
+    response = problem(status, detail)
+    response.headers["WWW-Authenticate"] = 'Bearer realm="api"' + (
+        f', error="{error}"' if error else ""
+    )
+    return response
+
+
+# -- errors -------------------------------------------------------------------------
+
+
+class Invalid(Exception):
+    """Fields or parameters that cannot be used; answered 422 with one entry each."""
+
+    def __init__(self, errors: list[dict[str, Any]]) -> None:
+        super().__init__(errors)
+        self.errors = errors
+
+
+def field_error(field: str | None, detail: str, *, query: bool = False) -> dict[str, Any]:
+    """Return one entry of a 422's ``errors``: the field, what is wrong, where it is."""
+    where = {"parameter": field} if query else {"pointer": f"#/{field}" if field else "#"}
+    return {"field": field, "detail": detail, **where}
+
+
+def _invalid(errors: list[dict[str, Any]]) -> Response:
+    db.session.rollback()
+    detail = "; ".join(
+        f"{e['field']}: {e['detail']}" if e["field"] else e["detail"] for e in errors
+    )
+    return problem(422, detail, errors=errors)
+
+
+@bp.errorhandler(Invalid)
+def handle_invalid(error: Invalid) -> Response:
+    return _invalid(error.errors)
+
+
+@bp.errorhandler(control.AccountError)
+def handle_account_error(error: control.AccountError) -> Response:
+    if isinstance(error, control.InvalidInput) and error.status == 422:
+        return _invalid([field_error(error.field, error.message)])
+    db.session.rollback()
+    return problem(error.status, error.message)
+
+
+@bp.errorhandler(service.ParticipantError)
+def handle_participant_error(error: service.ParticipantError) -> Response:
+    if isinstance(error, service.EmailTaken):
+        db.session.rollback()
+        return problem(409, str(error))
+    message = str(error).removeprefix(f"{error.field}: ")
+    return _invalid([field_error(error.field, message)])
+
+
+@bp.errorhandler(service.FilterError)
+def handle_filter_error(error: service.FilterError) -> Response:
+    field, _, message = str(error).partition(": ")
+    return _invalid([field_error(field, message, query=True)])
+
+
+@bp.errorhandler(audit.TrailFilterError)
+def handle_trail_filter_error(error: audit.TrailFilterError) -> Response:
+    return _invalid([field_error(error.field, error.message, query=True)])
+
+
+@bp.errorhandler(CursorError)
+def handle_cursor_error(error: CursorError) -> Response:
+    return _invalid([field_error("cursor", str(error), query=True)])
+
+
+# -- reading requests -----------------------------------------------------------------
+
+
+def json_body(allowed: Collection[str], required: Collection[str] = ()) -> dict[str, Any]:
+    """Return the request's JSON object, refusing bad JSON and unknown or missing members."""
+    raw = request.get_data(cache=False)  # over MAX_CONTENT_LENGTH: 413 here
+    try:
+        body = json.loads(raw, parse_constant=_no_constant) if raw.strip() else {}
+    except (ValueError, RecursionError):
+        raise Invalid([field_error(None, "The body is not valid JSON.")]) from None
+    if not isinstance(body, dict):
+        raise Invalid([field_error(None, "The body must be a JSON object.")])
+    if not _storable(body):
+        raise Invalid([field_error(None, "Text may not contain NUL or unpaired surrogates.")])
+    errors = [field_error(key, "Unknown field.") for key in body if key not in allowed]
+    errors += [field_error(key, "This field is required.") for key in required if key not in body]
+    if errors:
+        raise Invalid(errors)
+    return body
+
+
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _storable(value: Any) -> bool:
+    # Iterative: a deeply nested body must not exhaust the stack.
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str):
+            if "\x00" in item:
+                return False
+            try:
+                item.encode()
+            except UnicodeEncodeError:
+                return False
+    return True
+
+
+def text(body: dict[str, Any], field: str, *, required: bool = False) -> str | None:
+    """Return ``body[field]`` if it is text (or absent or null when not required)."""
+    value = body.get(field)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str):
+        raise Invalid([field_error(field, "This must be a string.")])
+    return value
+
+
+def limit_arg() -> int:
+    """Return the ``limit`` parameter (1 to 200, default 50)."""
+    value = request.args.get("limit", "")
+    if not value:
+        return DEFAULT_LIMIT
+    if not value.isdecimal() or not 1 <= int(value) <= MAX_LIMIT:
+        raise Invalid(
+            [field_error("limit", f"Use a whole number from 1 to {MAX_LIMIT}.", query=True)]
+        )
+    return int(value)
+
+
+def until_value(value: Any, org: Org) -> datetime | None:
+    """Return a suspension's end from an ISO 8601 time with offset, or a date.
+
+    A date ends the suspension as that day begins in the org's time zone.
+    """
+    if value is None:
+        return None
+    problem_text = "Use an ISO 8601 time with an offset (2026-03-01T09:00:00Z) or a date."
+    if not isinstance(value, str):
+        raise Invalid([field_error("until", problem_text)])
+    try:
+        if len(value) == 10:
+            start = datetime.combine(date.fromisoformat(value), time.min, ZoneInfo(org.time_zone))
+            return start.astimezone(UTC)
+        moment = datetime.fromisoformat(value)
+        if moment.tzinfo is None:
+            raise ValueError("no offset")
+        return moment.astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise Invalid([field_error("until", problem_text)]) from None
+
+
+def program_of(org: Org, value: str | None) -> Program | None:
+    """Return the org's program with this id; anything else is invalid."""
+    if value is None:
+        return None
+    try:
+        wanted = uuid.UUID(value)
+    except ValueError:
+        wanted = None
+    found = next((p for p in org.programs if p.id == wanted), None)
+    if found is None:
+        raise Invalid([field_error("program", "Not the id of a program of this organization.")])
+    return found
+
+
+# -- shapes -------------------------------------------------------------------------
+
+
+def _when(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def participants_json(org: Org, rows: list[tuple[Member, Participant]]) -> list[dict[str, Any]]:
+    """Return the API's participant objects for (member, participant) rows of ``org``."""
+    ids = [participant.id for _, participant in rows]
+    programs = service.programs_by_participant(org, ids)
+    managers = {p.managed_by_org_id for _, p in rows if p.managed_by_org_id}
+    slugs = (
+        dict(db.session.execute(sa.select(Org.id, Org.slug).where(Org.id.in_(managers))).all())
+        if managers
+        else {}
+    )
+    now = utcnow()
+    result = []
+    for member, participant in rows:
+        status = participant.effective_status(now)
+        result.append(
+            {
+                "id": str(participant.id),
+                "email": participant.email,
+                "name": participant.name,
+                "role": participant.role,
+                "status": status,
+                # A lapsed suspension is over: the account is active and has no end date.
+                "suspended_until": _when(participant.suspended_until)
+                if status == "suspended"
+                else None,
+                "restricted": participant.restricted,
+                "must_reset_password": participant.must_reset_password,
+                "managed": participant.managed_by_org_id == org.id,
+                "managed_by": slugs.get(participant.managed_by_org_id),
+                "programs": [program.to_api() for program in programs[participant.id]],
+                "joined_at": _when(member.joined_at),
+                "last_active_at": _when(participant.last_active_at),
+            }
+        )
+    return result
+
+
+def participant_json(org: Org, member: Member, participant: Participant) -> dict[str, Any]:
+    """Return the API's object for one participant of ``org``."""
+    return participants_json(org, [(member, participant)])[0]
+
+
+def event_json(event: AuditEvent) -> dict[str, Any]:
+    """Return the API's object for an audit event; details stay as stored (sealed stays sealed)."""
+    return {
+        "id": str(event.id),
+        "at": _when(event.at),
+        "actor": {"type": event.actor_type, "id": event.actor_id, "name": event.actor_name},
+        "action": event.action,
+        "target": {"type": event.target_type, "id": event.target_id},
+        "details": event.details,
+        "ip": event.ip,
+        "request_id": event.request_id,
+    }
+
+
+def _respond(member: Member, participant: Participant, status: int = 200, **extra: Any):
+    return jsonify({**participant_json(g.org, member, participant), **extra}), status
+
+
+# -- participants -----------------------------------------------------------------------
+
+
+@bp.get("/participants")
+@require_scope(Scope.PARTICIPANTS_READ)
+def list_participants():
+    """List the org's members with the list page's search, filters, sort and cursor."""
+    filters = service.ListFilters.from_args(request.args, g.org)
+    page = service.list_members(g.org, filters, request.args.get("cursor"), limit_arg())
+    rows = [(row.Member, row.Participant) for row in page.rows]
+    return jsonify(data=participants_json(g.org, rows), next_cursor=page.next_cursor)
+
+
+@bp.get("/participants/<uuid:id>")
+@require_scope(Scope.PARTICIPANTS_READ)
+def show_participant(id: uuid.UUID):
+    """Return one member; the view is audited, as the detail page's is."""
+    member, participant = get_member_or_404(g.org, id)
+    audit.record(
+        g.token,
+        "participant.viewed",
+        org=g.org,
+        target=participant,
+        details={"private_fields": False},
+    )
+    db.session.commit()
+    return _respond(member, participant)
+
+
+@bp.post("/participants")
+@require_scope(Scope.PARTICIPANTS_WRITE)
+def create_participant():
+    """Provision a new account that the org manages, with a confirmed email."""
+    body = json_body(CREATE_FIELDS, required=("email", "name"))
+    email, name = text(body, "email", required=True), text(body, "name", required=True)
+    password, role = text(body, "password"), text(body, "role")
+    program = program_of(g.org, text(body, "program"))
+    participant = service.provision_participant(
+        g.token,
+        g.org,
+        email or "",
+        name or "",
+        password=password,
+        role="entrepreneur" if role is None else role,
+        program=program,
+    )
+    db.session.commit()
+    member = db.session.get(Member, (g.org.id, participant.id))
+    response, status = _respond(member, participant, 201)
+    response.headers["Location"] = url_for("api.show_participant", id=participant.id)
+    return response, status
+
+
+@bp.patch("/participants/<uuid:id>")
+@require_scope(Scope.PARTICIPANTS_WRITE)
+def edit_participant(id: uuid.UUID):
+    """Change profile fields, name and role at once; an email change waits for confirmation."""
+    member, participant = get_member_or_404(g.org, id)
+    changes = json_body(EDIT_FIELDS)
+    new_email = text(changes, "email", required=True) if "email" in changes else None
+    changes.pop("email", None)
+    if changes or new_email is None:
+        control.update_profile(g.token, g.org, participant, changes)
+    if new_email is None:
+        db.session.commit()
+        return _respond(member, participant)
+    pending = control.start_email_change(g.token, g.org, participant, new_email)
+    db.session.commit()
+    return _respond(member, participant, 202, pending_email=pending)
+
+
+@bp.post("/participants/<uuid:id>/suspend")
+@require_scope(Scope.PARTICIPANTS_WRITE)
+def suspend(id: uuid.UUID):
+    """Suspend sign-in with a reason and an optional end."""
+    member, participant = get_member_or_404(g.org, id)
+    body = json_body(("reason", "until"), required=("reason",))
+    reason = text(body, "reason", required=True) or ""
+    control.suspend(g.token, g.org, participant, reason, until_value(body.get("until"), g.org))
+    db.session.commit()
+    return _respond(member, participant)
+
+
+def _act(id: uuid.UUID, action: Callable[..., Participant]):
+    member, participant = get_member_or_404(g.org, id)
+    json_body(())
+    action(g.token, g.org, participant)
+    db.session.commit()
+    return _respond(member, participant)
+
+
+@bp.post("/participants/<uuid:id>/unsuspend")
+@require_scope(Scope.PARTICIPANTS_WRITE)
+def unsuspend(id: uuid.UUID):
+    """Lift a suspension."""
+    return _act(id, control.unsuspend)
+
+
+@bp.post("/participants/<uuid:id>/restrict")
+@require_scope(Scope.PARTICIPANTS_WRITE)
+def restrict(id: uuid.UUID):
+    """Stop the participant from changing or deleting profile data."""
+    return _act(id, control.restrict)
+
+
+@bp.post("/participants/<uuid:id>/unrestrict")
+@require_scope(Scope.PARTICIPANTS_WRITE)
+def unrestrict(id: uuid.UUID):
+    """Let the participant edit their profile again."""
+    return _act(id, control.unrestrict)
+
+
+@bp.post("/participants/<uuid:id>/deactivate")
+@require_scope(Scope.PARTICIPANTS_WRITE)
+def deactivate(id: uuid.UUID):
+    """Terminate access; the data is kept."""
+    return _act(id, control.deactivate)
+
+
+@bp.post("/participants/<uuid:id>/reactivate")
+@require_scope(Scope.PARTICIPANTS_WRITE)
+def reactivate(id: uuid.UUID):
+    """Give a deactivated account its access back."""
+    return _act(id, control.reactivate)
+
+
+@bp.post("/participants/<uuid:id>/require-password-reset")
+@require_scope(Scope.PARTICIPANTS_WRITE)
+def require_password_reset(id: uuid.UUID):
+    """End every session and force a new password at the next sign-in."""
+    return _act(id, control.require_password_reset)
+
+
+@bp.post("/participants/<uuid:id>/send-reset-link")
+@require_scope(Scope.PARTICIPANTS_WRITE)
+def send_reset_link(id: uuid.UUID):
+    """Mail a single-use link to set a new password."""
+    return _act(id, control.send_reset_link)
+
+
+@bp.post("/participants/<uuid:id>/revoke-sessions")
+@require_scope(Scope.PARTICIPANTS_WRITE)
+def revoke_sessions(id: uuid.UUID):
+    """Sign the participant out everywhere."""
+    return _act(id, control.revoke_sessions)
+
+
+@bp.get("/participants/<uuid:id>/export")
+@require_scope(Scope.PARTICIPANTS_WRITE)
+def export_participant(id: uuid.UUID):
+    """Return everything the console holds about a managed account (a data-rights action)."""
+    _, participant = get_member_or_404(g.org, id)
+    data = control.export_data(g.token, g.org, participant)
+    db.session.commit()
+    return jsonify(data)
+
+
+# -- programs, audit, description --------------------------------------------------------
+
+
+@bp.get("/programs")
+@require_scope(Scope.PARTICIPANTS_READ)
+def list_programs():
+    """List the org's programs, whose ids the participant filters and create take."""
+    return jsonify(data=[program.to_api() for program in g.org.programs], next_cursor=None)
+
+
+@bp.get("/audit")
+@require_scope(Scope.AUDIT_READ)
+def list_audit():
+    """List the org's audit events, newest first, with filters and a cursor."""
+    filters = audit.TrailFilters.from_args(request.args, g.org)
+    page = audit.list_events(g.org, filters, request.args.get("cursor"), limit_arg())
+    return jsonify(
+        data=[event_json(row.AuditEvent) for row in page.rows], next_cursor=page.next_cursor
+    )
+
+
+@bp.get("/openapi.json")
+def openapi():
+    """Describe this API (OpenAPI 3.1); it holds no data, so it needs no token."""
+    return jsonify(api_spec.document())
