@@ -82,6 +82,7 @@ class EmailError(ValueError):
 
 def checked_email(email: str) -> str:
     """Return ``email`` normalised, or raise ``EmailError`` if it is not an address."""
+    email = email.strip()
     try:
         validate_email(email, check_deliverability=False)
     except EmailNotValidError as error:
