@@ -26,6 +26,7 @@ from console.extensions import migrate
 from console.services.auth import load_user
 from console.tenancy import OrgConverter
 from console.tenancy import UUIDConverter
+from console.views import audit
 from console.views import auth
 from console.views import home
 from console.views import orgs
@@ -76,7 +77,7 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     """Mount every area of the console."""
-    for module in (home, auth, orgs, participants, staff):
+    for module in (home, auth, orgs, participants, audit, staff):
         app.register_blueprint(module.bp)
 
 

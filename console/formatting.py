@@ -221,7 +221,10 @@ def participant_rows(
 
 def org_nav() -> list[tuple[str, str, Permission]]:
     """Return the org areas as (endpoint, label, permission needed)."""
-    return [("participants.index", _("Participants"), Permission.VIEW_PARTICIPANTS)]
+    return [
+        ("participants.index", _("Participants"), Permission.VIEW_PARTICIPANTS),
+        ("audit.index", _("Audit"), Permission.VIEW_AUDIT),
+    ]
 
 
 def template_filters() -> dict[str, Callable[..., Any]]:
