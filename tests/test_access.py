@@ -34,6 +34,8 @@ ORG_ROUTES = [
         "/orgs/{org}/participants/{participant}",
         Permission.VIEW_PARTICIPANTS,
     ),
+    OrgRoute("audit.index", "GET", "/orgs/{org}/audit", Permission.VIEW_AUDIT),
+    OrgRoute("audit.export", "GET", "/orgs/{org}/audit/export.csv", Permission.VIEW_AUDIT),
 ]
 # Routes outside any org, and who may use them; they get their own tests.
 OTHER_ROUTES = {
@@ -44,6 +46,7 @@ OTHER_ROUTES = {
     "auth.logout",
     "orgs.index",
     "staff.index",
+    "staff.audit",
     "static",
 }
 ACTORS = ["anonymous", "owner", "admin", "support", "analyst", "foreign_owner", "staff"]
@@ -71,7 +74,8 @@ def setting(make_org, make_admin, make_participant):
 def call(client, route: OrgRoute, org, participant):
     url = route.path.format(org=org.slug, participant=participant.id)
     if route.method == "GET":
-        return client.get(url)
+        # Buffered: a streamed body (CSV exports) is read inside the request's context.
+        return client.get(url, buffered=True)
     return client.open(url, method=route.method, data={"csrf_token": csrf_token(client)})
 
 
@@ -119,10 +123,11 @@ def test_unknown_org_is_404_for_administrators_and_sign_in_for_anonymous(
     assert call(anonymous, route, Missing, setting["participant"]).status_code == 302
 
 
-def test_staff_pages_are_for_staff_only(app, client_for, setting):
-    assert app.test_client().get("/staff/").status_code == 302
-    assert client_for(setting["admins"]["owner"]).get("/staff/").status_code == 404
-    assert client_for(setting["admins"]["staff"]).get("/staff/").status_code == 200
+@pytest.mark.parametrize("url", ["/staff/", "/staff/audit"])
+def test_staff_pages_are_for_staff_only(app, client_for, setting, url):
+    assert app.test_client().get(url).status_code == 302
+    assert client_for(setting["admins"]["owner"]).get(url).status_code == 404
+    assert client_for(setting["admins"]["staff"]).get(url).status_code == 200
 
 
 def test_org_picker_needs_a_sign_in(app, client_for, setting):
