@@ -780,3 +780,54 @@ def test_staff_pages_get_fragments_for_htmx(client_for, world):
 def test_staff_nav_links_the_trail(client_for, world):
     html = client_for(world["staff"]).get("/staff/").get_data(as_text=True)
     assert 'href="/staff/audit"' in html
+
+
+# -- in a browser ----------------------------------------------------------------------------
+
+BROWSER_OWNER = "owner@trail.example"
+
+
+def populate_live_database():
+    from tests import factories
+
+    org = factories.make_org(slug="trail", name="Trail Org", time_zone="Europe/Madrid")
+    owner = factories.make_admin(org, "owner", email=BROWSER_OWNER, name="Olivia Owner")
+    ana = factories.make_participant(org, name="Ana López", managed=True)
+    for n in range(60):
+        audit.record(owner, "participant.viewed", org=org, target=ana, details={"n": n})
+    audit.record(
+        owner, "participant.suspended", org=org, target=ana, details={"reason": "No-shows"}
+    )
+
+
+@pytest.mark.browser
+def test_filters_swap_the_results_and_the_url_follows(page, live_server):
+    from playwright.sync_api import expect
+
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.goto(f"{live_server.url}/login")
+    page.fill("#email", BROWSER_OWNER)
+    page.click("button[type=submit]")
+    page.fill("#password", "correct horse battery")
+    page.click("button[type=submit]")
+    page.click("nav a:has-text('Audit')")
+    expect(page.locator("h1")).to_have_text("Audit trail")
+    rows = page.locator("#audit-table > tbody > tr")
+    expect(rows).to_have_count(50)
+    page.evaluate("document.querySelector('#target').dataset.marker = 'kept'")
+    page.select_option("#action", "participant.suspended")
+    expect(page).to_have_url(re.compile(r"action=participant.suspended"))
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("suspended Ana López — reason: No-shows")
+    # Only #audit-results was swapped: the form is the same element.
+    assert page.evaluate("document.querySelector('#target').dataset.marker") == "kept"
+    rows.first.locator("summary").click()
+    expect(rows.first.locator("details dl.facts")).to_be_visible()
+    page.click("text=Clear")
+    page.click("a[rel=next]")
+    expect(page).to_have_url(re.compile(r"cursor="))
+    with page.expect_download() as download:
+        page.click("text=Export CSV")
+    assert re.fullmatch(r"audit-trail-\d{4}-\d{2}-\d{2}\.csv", download.value.suggested_filename)
+    assert not [e for e in errors if "Content Security Policy" in e]
