@@ -240,7 +240,7 @@ def audit_rows(
                 id=str(event.id),
                 when=when(event.at),
                 when_iso=event.at.isoformat(),
-                org_name=(org_names or {}).get(event.org_id) if org_names is not None else None,
+                org_name=org_names.get(event.org_id) if org_names is not None else None,
                 who=who,
                 who_role=role,
                 who_url=_actor_url(event, list_url),

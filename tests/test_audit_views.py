@@ -782,6 +782,13 @@ def test_staff_nav_links_the_trail(client_for, world):
     assert 'href="/staff/audit"' in html
 
 
+def test_staff_scoped_to_an_org_pick_among_its_administrators(client_for, world):
+    html = staff_trail(client_for(world["staff"]), org=world["org"].slug)
+    assert '<optgroup label="Administrators">' in html
+    assert f'<option value="admin:{world["admin"].id}" >Adrián Admin (Admin)</option>' in html
+    assert '<optgroup label="Platform staff">' in staff_trail(client_for(world["staff"]))
+
+
 # -- in a browser ----------------------------------------------------------------------------
 
 BROWSER_OWNER = "owner@trail.example"

@@ -38,9 +38,11 @@ def index(org: Org):
     show_private = g.role.can(Permission.VIEW_PRIVATE)
     try:
         filters = service.TrailFilters.for_org(request.args, org)
-        cursor = request.args.get("cursor")
         page = service.read_trail(
-            filters, cursor, current_app.config["PAGE_SIZE"], unseal=show_private
+            filters,
+            request.args.get("cursor"),
+            current_app.config["PAGE_SIZE"],
+            unseal=show_private,
         )
     except (service.FilterError, CursorError) as error:
         abort(400, str(error))
