@@ -227,6 +227,7 @@ def audit_rows(
     ``member_url(participant_id)`` links a target who is a member of the org.
     """
     rows = []
+    sentences = translated_sentences()
     for event in page.events:
         target_id = event.target_id or ""
         link = None
@@ -244,7 +245,7 @@ def audit_rows(
                 who=who,
                 who_role=role,
                 who_url=_actor_url(event, list_url),
-                what=describe(event, _target_name(event, page), link),
+                what=describe(event, _target_name(event, page), link, sentences=sentences),
                 ip=event.ip or "",
                 request_id=event.request_id or "",
                 changes=changes,
@@ -296,11 +297,23 @@ def _target_name(event: AuditEvent, page: TrailPage) -> str:
     return f"{kind} {(event.target_id or '')[:8]}"
 
 
-def describe(event: AuditEvent, target: str, link: str | None = None, html: bool = True) -> Any:
+def translated_sentences() -> dict[str, str]:
+    """Return the sentence templates in the request's language (once per list, not per row)."""
+    return {key: str(template) for key, template in SENTENCES.items()}
+
+
+def describe(
+    event: AuditEvent,
+    target: str,
+    link: str | None = None,
+    html: bool = True,
+    sentences: dict[str, str] | None = None,
+) -> Any:
     """Return what the actor did, as a sentence: Markup (target linked) or plain text."""
+    sentences = sentences or translated_sentences()
     details = event.details if isinstance(event.details, dict) else {}
     key, params = _sentence(event.action, details)
-    template: Any = str(SENTENCES.get(key) or SENTENCES["*"])
+    template: Any = sentences.get(key) or sentences["*"]
     params.setdefault("action", event.action)
     shown: Any = target
     if html:
@@ -310,7 +323,7 @@ def describe(event: AuditEvent, target: str, link: str | None = None, html: bool
         return template % {"target": shown, **params}
     except (KeyError, TypeError, ValueError):
         # A translation that names a placeholder this event lacks: say it plainly.
-        fallback = Markup(escape(str(SENTENCES["*"]))) if html else str(SENTENCES["*"])
+        fallback = Markup(escape(sentences["*"])) if html else sentences["*"]
         return fallback % {"target": shown, "action": event.action}
 
 
@@ -479,6 +492,7 @@ def csv_safe(value: Any) -> Any:
 def csv_chunks(pages: Iterator[TrailPage], filters: TrailFilters) -> Iterator[str]:
     """Yield the CSV export: a header, then one chunk of rows per page of events."""
     zone = ZoneInfo(filters.time_zone)
+    sentences = translated_sentences()
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     # The byte order mark lets spreadsheets read the accents in names as UTF-8.
@@ -487,11 +501,13 @@ def csv_chunks(pages: Iterator[TrailPage], filters: TrailFilters) -> Iterator[st
     yield _drain(buffer)
     for page in pages:
         for event in page.events:
-            writer.writerow(csv_safe(cell) for cell in _csv_row(event, page, zone))
+            writer.writerow(csv_safe(cell) for cell in _csv_row(event, page, zone, sentences))
         yield _drain(buffer)
 
 
-def _csv_row(event: AuditEvent, page: TrailPage, zone: ZoneInfo) -> list[Any]:
+def _csv_row(
+    event: AuditEvent, page: TrailPage, zone: ZoneInfo, sentences: dict[str, str]
+) -> list[Any]:
     target = _target_name(event, page)
     details = dict(event.details) if isinstance(event.details, dict) else {}
     if "sealed" in details:
@@ -506,7 +522,7 @@ def _csv_row(event: AuditEvent, page: TrailPage, zone: ZoneInfo) -> list[Any]:
         event.actor_name or "",
         event.actor_role or "",
         event.action,
-        describe(event, target, html=False),
+        describe(event, target, html=False, sentences=sentences),
         event.target_type or "",
         event.target_id or "",
         target if event.target_type else "",
