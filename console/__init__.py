@@ -27,6 +27,7 @@ from console.services.auth import load_user
 from console.tenancy import OrgConverter
 from console.tenancy import UUIDConverter
 from console.views import api
+from console.views import audit
 from console.views import auth
 from console.views import control
 from console.views import home
@@ -79,7 +80,7 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     """Mount every area of the console."""
-    for module in (home, auth, orgs, participants, control, requests, staff, api):
+    for module in (home, auth, orgs, participants, control, requests, audit, staff, api):
         app.register_blueprint(module.bp)
     # The API authenticates by bearer header only, never by cookie: no CSRF to forge.
     csrf.exempt(api.bp)

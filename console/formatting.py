@@ -231,6 +231,7 @@ def org_nav() -> list[tuple[str, str, Permission]]:
     return [
         ("participants.index", _("Participants"), Permission.VIEW_PARTICIPANTS),
         ("requests.index", _("Requests"), Permission.MANAGE_PARTICIPANTS),
+        ("audit.index", _("Audit"), Permission.VIEW_AUDIT),
     ]
 
 

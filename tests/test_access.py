@@ -85,6 +85,8 @@ ORG_ROUTES = [
     OrgRoute(
         "requests.deny_release", "POST", REQ + "/release/{release_request}/deny", RELEASE, 303
     ),
+    OrgRoute("audit.index", "GET", "/orgs/{org}/audit", Permission.VIEW_AUDIT),
+    OrgRoute("audit.export", "GET", "/orgs/{org}/audit/export.csv", Permission.VIEW_AUDIT),
 ]
 # Routes outside any org, and who may use them; they get their own tests.
 OTHER_ROUTES = {
@@ -95,6 +97,7 @@ OTHER_ROUTES = {
     "auth.logout",
     "orgs.index",
     "staff.index",
+    "staff.audit",
     "static",
     # Bearer tokens, not sessions: tests/test_api.py covers every one × scope × org.
     "api.list_participants",
@@ -152,7 +155,8 @@ def call(client, route: OrgRoute, org, participant, setting=None):
     }
     url = route.path.format(**values)
     if route.method == "GET":
-        return client.get(url)
+        # Buffered: a streamed body (CSV exports) is read inside the request's context.
+        return client.get(url, buffered=True)
     data = [(key, value.format(**values)) for key, value in route.data]
     data.append(("csrf_token", csrf_token(client)))
     return client.open(url, method=route.method, data=MultiDict(data))
@@ -216,10 +220,11 @@ def test_unknown_org_is_404_for_administrators_and_sign_in_for_anonymous(
     assert call(anonymous, route, Missing, setting["participant"], setting).status_code == 302
 
 
-def test_staff_pages_are_for_staff_only(app, client_for, setting):
-    assert app.test_client().get("/staff/").status_code == 302
-    assert client_for(setting["admins"]["owner"]).get("/staff/").status_code == 404
-    assert client_for(setting["admins"]["staff"]).get("/staff/").status_code == 200
+@pytest.mark.parametrize("url", ["/staff/", "/staff/audit"])
+def test_staff_pages_are_for_staff_only(app, client_for, setting, url):
+    assert app.test_client().get(url).status_code == 302
+    assert client_for(setting["admins"]["owner"]).get(url).status_code == 404
+    assert client_for(setting["admins"]["staff"]).get(url).status_code == 200
 
 
 def test_org_picker_needs_a_sign_in(app, client_for, setting):

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC
 from datetime import date
@@ -27,12 +29,17 @@ from console.extensions import db
 from console.models import Admin
 from console.models import ApiToken
 from console.models import AuditEvent
+from console.models import Member
 from console.models import Org
+from console.models import OrgRole
 from console.models import Participant
 from console.models import ParticipantKey
+from console.models import Program
 from console.models.base import utcnow
-from console.pagination import Page
+from console.pagination import CursorError
 from console.pagination import SortKey
+from console.pagination import decode_cursor
+from console.pagination import encode_cursor
 from console.pagination import paginate
 
 PLATFORM_CHAIN = "platform"
@@ -253,94 +260,451 @@ def _lock_chain(chain: str) -> None:
         db.session.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(chain))))
 
 
-# -- reading an org's trail -------------------------------------------------------
+# -- reading the trail -----------------------------------------------------------
 
-NEWEST_FIRST = SortKey("-at", AuditEvent.at, AuditEvent.id, descending=True)
+# The actions the console writes, by area: the action filter offers these, and an
+# area ("participant.*") filters on its list.
+ACTIONS: dict[str, tuple[str, ...]] = {
+    "participant": (
+        "participant.viewed",
+        "participant.created",
+        "participant.joined",
+        "participant.profile_updated",
+        "participant.suspended",
+        "participant.unsuspended",
+        "participant.restricted",
+        "participant.unrestricted",
+        "participant.deactivated",
+        "participant.reactivated",
+        "participant.removed_from_program",
+        "participant.password_reset_required",
+        "participant.reset_link_sent",
+        "participant.sessions_revoked",
+        "participant.email_change_started",
+        "participant.email_changed",
+        "participant.email_change_requested",
+        "participant.email_change_approved",
+        "participant.email_change_denied",
+        "participant.release_requested",
+        "participant.released",
+        "participant.release_declined",
+        "participant.exported",
+        "participant.erased",
+    ),
+    "admin": (
+        "admin.added",
+        "admin.role_changed",
+        "admin.signed_in",
+        "admin.signed_out",
+        "admin.sign_in_failed",
+        "admin.totp_enabled",
+    ),
+    "org": ("org.created", "program.created"),
+    "token": ("token.created", "token.revoked"),
+    "audit": ("audit.viewed", "audit.exported"),
+    "platform": ("staff.created", "demo.seeded"),
+}
+# Sign-ins, staff accounts and demo seeding belong to no org: no org's trail holds them.
+PLATFORM_ONLY = frozenset(
+    {
+        "admin.signed_in",
+        "admin.signed_out",
+        "admin.sign_in_failed",
+        "admin.totp_enabled",
+        "staff.created",
+        "demo.seeded",
+    }
+)
+ACTOR_KINDS: dict[str, tuple[str, ...]] = {
+    "tokens": ("token",),
+    "participants": ("participant",),
+    "staff": ("staff",),
+    "system": ("system", "cli"),
+}
+TRAIL_SORT = SortKey("at", AuditEvent.at, AuditEvent.id, descending=True)
+PLATFORM_SCOPE = "platform"
+_ACTION = re.compile(r"^[a-z][a-z_]{0,30}\.(?:[a-z][a-z_]{0,30}|\*)$")
 
 
-class TrailFilterError(ValueError):
-    """A trail filter that cannot be applied; ``field`` names it."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
+class FilterError(ValueError):
+    """A trail filter that cannot be applied; the message says which and why."""
 
 
 @dataclass
 class TrailFilters:
-    """Which of an org's events to list; ``since`` is inclusive, ``before`` exclusive."""
+    """What part of the trail to read: whose, by whom, what, about whom, when."""
 
-    action: str | None = None
-    actor: str | None = None
-    target: str | None = None
-    since: datetime | None = None
-    before: datetime | None = None
+    org: Org | None = None
+    staff: bool = False
+    platform: bool = False
+    actor: str = ""
+    action: str = ""
+    target: uuid.UUID | None = None
+    start: date | None = None
+    end: date | None = None
+    time_zone: str = "UTC"
+    actor_types: tuple[str, ...] = ()
+    actor_id: str | None = None
+    actions: tuple[str, ...] = ()
 
     @classmethod
-    def from_args(cls, args: Any, org: Org) -> TrailFilters:
-        """Read ``action``, ``actor``, ``target``, ``from`` and ``to`` from request arguments.
-
-        ``action`` is an action name, or a prefix ending in ``.*``; ``actor`` and
-        ``target`` are ids; ``from`` and ``to`` are inclusive, each a date (a whole
-        day in the org's time zone) or an ISO 8601 time with an offset.
-        """
-        filters = cls()
-        for name in ("action", "actor", "target"):
-            value = (args.get(name) or "").strip()
-            if len(value) > 64 or "\x00" in value:
-                raise TrailFilterError(name, "too long or not text.")
-            setattr(filters, name, value or None)
-        zone = ZoneInfo(org.time_zone)
-        if value := args.get("from"):
-            filters.since = _instant("from", value, zone, end=False)
-        if value := args.get("to"):
-            filters.before = _instant("to", value, zone, end=True)
+    def for_org(cls, args: Any, org: Org) -> TrailFilters:
+        """Read and check the filters of an org's trail."""
+        filters = cls(org=org, time_zone=org.time_zone)
+        filters._read(args)
         return filters
 
+    @classmethod
+    def for_staff(cls, args: Any) -> TrailFilters:
+        """Read and check the filters of the platform-wide trail (dates in UTC)."""
+        filters = cls(staff=True)
+        scope = (args.get("org") or "").strip()
+        if scope == PLATFORM_SCOPE:
+            filters.platform = True
+        elif scope:
+            filters.org = db.session.scalar(sa.select(Org).where(Org.slug == scope))
+            if filters.org is None:
+                raise FilterError("org: no such organization.")
+        filters._read(args)
+        return filters
 
-def _instant(field: str, value: str, zone: ZoneInfo, *, end: bool) -> datetime:
+    def _read(self, args: Any) -> None:
+        self._read_actor((args.get("actor") or "").strip())
+        self._read_action((args.get("action") or "").strip())
+        if target := (args.get("target") or "").strip():
+            try:
+                self.target = uuid.UUID(target)
+            except ValueError:
+                raise FilterError(
+                    "target: a participant id has 32 hexadecimal digits, "
+                    "like 3f2a9c1e-0b7d-4e5f-9a8b-1c2d3e4f5a6b."
+                ) from None
+        self.start = _read_day(args, "from")
+        self.end = _read_day(args, "to")
+        if self.start and self.end and self.start > self.end:
+            raise FilterError("from: the first day comes after the last day.")
+
+    def _read_actor(self, actor: str) -> None:
+        if not actor:
+            return
+        self.actor = actor
+        if actor in ACTOR_KINDS:
+            self.actor_types = ACTOR_KINDS[actor]
+            return
+        kind, _, ident = actor.partition(":")
+        if kind not in ("admin", "token"):
+            raise FilterError("actor: choose someone from the list.")
+        try:
+            actor_id = uuid.UUID(ident)
+        except ValueError:
+            raise FilterError(f"actor: '{ident}' is not an id the console made.") from None
+        if kind == "admin":
+            if not self._knows_admin(actor_id):
+                raise FilterError("actor: no such administrator in this organization.")
+            self.actor_types = ("admin", "staff")
+        else:
+            tokens = sa.select(ApiToken.id).where(ApiToken.id == actor_id)
+            if not self.staff and self.org is not None:
+                tokens = tokens.where(ApiToken.org_id == self.org.id)
+            if db.session.scalar(tokens) is None:
+                raise FilterError("actor: no such API token in this organization.")
+            self.actor_types = ("token",)
+        self.actor = f"{kind}:{actor_id}"
+        self.actor_id = str(actor_id)
+
+    def _knows_admin(self, admin_id: uuid.UUID) -> bool:
+        if self.staff or self.org is None:
+            return db.session.get(Admin, admin_id) is not None
+        current = sa.select(OrgRole.admin_id).where(
+            OrgRole.admin_id == admin_id, OrgRole.org_id == self.org.id
+        )
+        # A former administrator was added to the org once: that event names them
+        # as its target (an index lookup), so their actions stay findable.
+        former = sa.select(AuditEvent.id).where(
+            AuditEvent.target_type == "admin",
+            AuditEvent.target_id == str(admin_id),
+            AuditEvent.org_id == self.org.id,
+        )
+        return bool(db.session.scalar(current) or db.session.scalar(former.limit(1)))
+
+    def _read_action(self, action: str) -> None:
+        if not action:
+            return
+        if not _ACTION.match(action):
+            raise FilterError("action: choose an action from the list.")
+        if action.endswith(".*"):
+            area = action.removesuffix(".*")
+            if area not in ACTIONS:
+                raise FilterError(f"action: there is no area '{area}'.")
+            self.actions = ACTIONS[area]
+        else:
+            self.actions = (action,)
+        self.action = action
+
+    def bounds(self) -> tuple[datetime | None, datetime | None]:
+        """Return the UTC instants the day range covers: from midnight, to before midnight."""
+        zone = ZoneInfo(self.time_zone)
+
+        def midnight(day: date) -> datetime:
+            return datetime.combine(day, time(), tzinfo=zone).astimezone(UTC)
+
+        since = midnight(self.start) if self.start else None
+        until = midnight(self.end + timedelta(days=1)) if self.end else None
+        return since, until
+
+    def as_args(self) -> dict[str, str]:
+        """Return the filters as URL parameters, leaving out the empty ones."""
+        scope = PLATFORM_SCOPE if self.platform else (self.org.slug if self.org else "")
+        args = {
+            "org": scope if self.staff else "",
+            "actor": self.actor,
+            "action": self.action,
+            "target": str(self.target) if self.target else "",
+            "from": self.start.isoformat() if self.start else "",
+            "to": self.end.isoformat() if self.end else "",
+        }
+        return {key: value for key, value in args.items() if value}
+
+    @property
+    def active(self) -> bool:
+        return bool(set(self.as_args()) - {"org"})
+
+
+def _read_day(args: Any, name: str) -> date | None:
+    value = (args.get(name) or "").strip()
+    if not value:
+        return None
     try:
-        if len(value) == 10:
-            day = date.fromisoformat(value)
-            start = datetime.combine(day, time.min, tzinfo=zone)
-            return (start + timedelta(days=1) if end else start).astimezone(UTC)
-        moment = datetime.fromisoformat(value)
-        if moment.tzinfo is None:
-            raise TrailFilterError(field, "give the time with its offset, e.g. 2026-01-31T09:00Z.")
-        moment = moment.astimezone(UTC)
-        return moment + timedelta(microseconds=1) if end else moment
-    except (ValueError, OverflowError) as error:
-        if isinstance(error, TrailFilterError):
-            raise
-        raise TrailFilterError(field, "use a date (YYYY-MM-DD) or an ISO 8601 time.") from None
+        day = date.fromisoformat(value)
+    except ValueError:
+        day = None
+    if day is None or not 1900 <= day.year <= 9998:
+        raise FilterError(f"{name}: use a date like 2026-03-31.")
+    return day
 
 
-def trail_of(org: Org, filters: TrailFilters) -> sa.Select[Any]:
-    """Return the select of the org's events that match ``filters`` (unordered)."""
-    stmt = sa.select(AuditEvent).where(AuditEvent.org_id == org.id)
-    if filters.action and filters.action.endswith(".*"):
-        prefix = filters.action[:-1]
-        stmt = stmt.where(AuditEvent.action.startswith(prefix, autoescape=True))
-    elif filters.action:
-        stmt = stmt.where(AuditEvent.action == filters.action)
-    if filters.actor:
-        stmt = stmt.where(AuditEvent.actor_id == filters.actor)
-    if filters.target:
-        stmt = stmt.where(AuditEvent.target_id == filters.target)
-    if filters.since:
-        stmt = stmt.where(AuditEvent.at >= filters.since)
-    if filters.before:
-        stmt = stmt.where(AuditEvent.at < filters.before)
+def trail_query(filters: TrailFilters) -> sa.Select[Any]:
+    """Return a select of the events ``filters`` let through (unordered)."""
+    stmt = sa.select(AuditEvent)
+    if filters.org is not None:
+        stmt = stmt.where(AuditEvent.org_id == filters.org.id)
+    elif filters.platform:
+        stmt = stmt.where(AuditEvent.org_id.is_(None))
+    elif not filters.staff:
+        raise ValueError("an org's trail is read through its org")
+    if filters.actor_types:
+        stmt = stmt.where(AuditEvent.actor_type.in_(filters.actor_types))
+    if filters.actor_id is not None:
+        stmt = stmt.where(AuditEvent.actor_id == filters.actor_id)
+    if filters.actions:
+        stmt = stmt.where(AuditEvent.action.in_(filters.actions))
+    if filters.target is not None:
+        stmt = stmt.where(
+            AuditEvent.target_type == "participant", AuditEvent.target_id == str(filters.target)
+        )
+    since, until = filters.bounds()
+    if since is not None:
+        stmt = stmt.where(AuditEvent.at >= since)
+    if until is not None:
+        stmt = stmt.where(AuditEvent.at < until)
     return stmt
 
 
-def list_events(org: Org, filters: TrailFilters, cursor: str | None, limit: int) -> Page:
-    """Return one page of the org's events, newest first (keyset: time, then id)."""
-    return paginate(
-        trail_of(org, filters),
-        NEWEST_FIRST,
+@dataclass(frozen=True)
+class TrailPage:
+    """One page of events, with what it takes to show them."""
+
+    events: list[AuditEvent]
+    next_cursor: str | None
+    prev_cursor: str | None
+    # (target type, target id) -> the target's current name
+    names: dict[tuple[str, str], str]
+    # participant ids (as in target_id) that are members of the org being read
+    members: frozenset[str]
+    # event id -> its sealed data, None once the participant's key is gone
+    unsealed: dict[uuid.UUID, dict[str, Any] | None]
+
+
+def read_trail(
+    filters: TrailFilters, cursor: str | None, limit: int, *, unseal: bool = False
+) -> TrailPage:
+    """Return one page of events, newest first; ``unseal`` opens sealed personal data."""
+    if cursor:
+        at, _, _ = decode_cursor(TRAIL_SORT, cursor)
+        if not isinstance(at, datetime) or at.tzinfo is None:
+            raise CursorError("The cursor is not valid; start again from the first page.")
+    page = paginate(
+        trail_query(filters),
+        TRAIL_SORT,
         cursor,
         limit,
         key_of=lambda row: (row.AuditEvent.at, row.AuditEvent.id),
     )
+    events = [row.AuditEvent for row in page.rows]
+    return TrailPage(
+        events,
+        page.next_cursor,
+        page.prev_cursor,
+        _target_names(events),
+        _members(filters.org, events),
+        _unsealed(events) if unseal else {},
+    )
+
+
+def walk_trail(
+    filters: TrailFilters, batch: int, before: AuditEvent | None = None
+) -> Iterator[TrailPage]:
+    """Yield every matching event, newest first, ``batch`` at a time (older than ``before``)."""
+    cursor = encode_cursor(TRAIL_SORT, before.at, before.id) if before is not None else None
+    while True:
+        page = read_trail(filters, cursor, batch)
+        if page.events:
+            yield page
+        if page.next_cursor is None:
+            return
+        cursor = page.next_cursor
+
+
+def _target_names(events: list[AuditEvent]) -> dict[tuple[str, str], str]:
+    models: dict[str, Any] = {
+        "participant": Participant,
+        "admin": Admin,
+        "api_token": ApiToken,
+        "program": Program,
+        "org": Org,
+    }
+    wanted: dict[str, set[uuid.UUID]] = {}
+    for event in events:
+        if event.target_type in models and event.target_id:
+            try:
+                wanted.setdefault(event.target_type, set()).add(uuid.UUID(event.target_id))
+            except ValueError:
+                continue
+    names = {}
+    for kind, ids in wanted.items():
+        model = models[kind]
+        for row in db.session.execute(sa.select(model.id, model.name).where(model.id.in_(ids))):
+            names[(kind, str(row.id))] = row.name
+    return names
+
+
+def _members(org: Org | None, events: list[AuditEvent]) -> frozenset[str]:
+    ids = {
+        uuid.UUID(e.target_id)
+        for e in events
+        if e.target_type == "participant" and e.target_id and _is_uuid(e.target_id)
+    }
+    if org is None or not ids:
+        return frozenset()
+    found = db.session.scalars(
+        sa.select(Member.participant_id).where(
+            Member.org_id == org.id, Member.participant_id.in_(ids)
+        )
+    )
+    return frozenset(str(pid) for pid in found)
+
+
+def _unsealed(events: list[AuditEvent]) -> dict[uuid.UUID, dict[str, Any] | None]:
+    sealed = [
+        e
+        for e in events
+        if isinstance(e.details, dict)
+        and isinstance(e.details.get("sealed"), str)
+        and e.target_type == "participant"
+        and _is_uuid(e.target_id)
+    ]
+    if not sealed:
+        return {}
+    ids = {uuid.UUID(e.target_id) for e in sealed if e.target_id}
+    # One query for every key on the page; unseal() then finds them in the session.
+    keys = db.session.scalars(
+        sa.select(ParticipantKey).where(ParticipantKey.participant_id.in_(ids))
+    ).all()
+    present = {key.participant_id for key in keys}
+    return {
+        e.id: unseal(uuid.UUID(e.target_id), e.details["sealed"])
+        if uuid.UUID(e.target_id) in present
+        else None
+        for e in sealed
+        if e.target_id
+    }
+
+
+def _is_uuid(value: str | None) -> bool:
+    try:
+        uuid.UUID(value or "")
+    except ValueError:
+        return False
+    return True
+
+
+def record_reading(
+    actor: Any, action: str, filters: TrailFilters, page: TrailPage | None = None
+) -> AuditEvent:
+    """Record that ``actor`` read (``audit.viewed``) or exported the trail, with the filters.
+
+    Staff reading one org's trail are recorded in that org's chain, where the
+    org sees it; reading across orgs is a platform event.
+    """
+    details: dict[str, Any] = {"filters": filters.as_args()}
+    if page is not None:
+        details["first_page"] = page.prev_cursor is None
+        if opened := sum(1 for data in page.unsealed.values() if data is not None):
+            details["private_values"] = opened
+    return record(actor, action, org=filters.org, details=details)
+
+
+@dataclass(frozen=True)
+class TrailChoices:
+    """What the filters offer: people, tokens, orgs, and the name of the chosen target."""
+
+    admins: list[tuple[str, str, str | None]]  # (value, name, role or None when former)
+    tokens: list[tuple[str, str, bool]]  # (value, name, revoked)
+    orgs: list[Org]
+    target_name: str | None
+
+
+def trail_choices(filters: TrailFilters) -> TrailChoices:
+    """Return the people, tokens and orgs the filters can name."""
+    if filters.org is not None:
+        admins = [
+            (f"admin:{admin.id}", admin.name, role)
+            for admin, role in db.session.execute(
+                sa.select(Admin, OrgRole.role)
+                .join(OrgRole, OrgRole.admin_id == Admin.id)
+                .where(OrgRole.org_id == filters.org.id)
+                .order_by(Admin.name)
+            )
+        ]
+        tokens = [
+            (f"token:{token.id}", token.name, token.revoked_at is not None)
+            for token in db.session.scalars(
+                sa.select(ApiToken).where(ApiToken.org_id == filters.org.id).order_by(ApiToken.name)
+            )
+        ]
+    else:
+        admins = [
+            (f"admin:{admin.id}", admin.name, "staff")
+            for admin in db.session.scalars(
+                sa.select(Admin).where(Admin.is_staff.is_(True)).order_by(Admin.name)
+            )
+        ]
+        tokens = []
+    if filters.actor.startswith("admin:") and filters.actor not in {a[0] for a in admins}:
+        former = db.session.get(Admin, uuid.UUID(filters.actor_id or ""))
+        if former is not None:
+            admins.append((filters.actor, former.name, None))
+    orgs = list(db.session.scalars(sa.select(Org).order_by(Org.name))) if filters.staff else []
+    return TrailChoices(admins, tokens, orgs, _target_name(filters))
+
+
+def _target_name(filters: TrailFilters) -> str | None:
+    if filters.target is None:
+        return None
+    stmt = sa.select(Participant.name).where(Participant.id == filters.target)
+    if not filters.staff:
+        # An org names only its own members; any other id stays an id.
+        stmt = stmt.join(Member, Member.participant_id == Participant.id).where(
+            Member.org_id == filters.org.id if filters.org else sa.false()
+        )
+    return db.session.scalar(stmt)

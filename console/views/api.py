@@ -29,6 +29,7 @@ from flask import url_for
 from console import api_spec
 from console.extensions import db
 from console.http import problem
+from console.models import ApiToken
 from console.models import AuditEvent
 from console.models import Member
 from console.models import Org
@@ -151,9 +152,10 @@ def handle_filter_error(error: service.FilterError) -> Response:
     return _invalid([field_error(field, message, query=True)])
 
 
-@bp.errorhandler(audit.TrailFilterError)
-def handle_trail_filter_error(error: audit.TrailFilterError) -> Response:
-    return _invalid([field_error(error.field, error.message, query=True)])
+@bp.errorhandler(audit.FilterError)
+def handle_trail_filter_error(error: audit.FilterError) -> Response:
+    field, _, message = str(error).partition(": ")
+    return _invalid([field_error(field, message, query=True)])
 
 
 @bp.errorhandler(CursorError)
@@ -502,11 +504,24 @@ def list_programs():
 @require_scope(Scope.AUDIT_READ)
 def list_audit():
     """List the org's audit events, newest first, with filters and a cursor."""
-    filters = audit.TrailFilters.from_args(request.args, g.org)
-    page = audit.list_events(g.org, filters, request.args.get("cursor"), limit_arg())
-    return jsonify(
-        data=[event_json(row.AuditEvent) for row in page.rows], next_cursor=page.next_cursor
+    args = request.args.to_dict()
+    if actor := args.get("actor"):
+        args["actor"] = _trail_actor(actor.strip())
+    filters = audit.TrailFilters.for_org(args, g.org)
+    page = audit.read_trail(filters, request.args.get("cursor"), limit_arg())
+    return jsonify(data=[event_json(event) for event in page.events], next_cursor=page.next_cursor)
+
+
+def _trail_actor(actor: str) -> str:
+    """Accept a bare id for ``actor``: the org's token with that id, else an administrator."""
+    try:
+        actor_id = uuid.UUID(actor)
+    except ValueError:
+        return actor  # a kind ("tokens", "participants", "staff", "system") or admin:/token:
+    token = db.session.scalar(
+        sa.select(ApiToken.id).where(ApiToken.id == actor_id, ApiToken.org_id == g.org.id)
     )
+    return f"{'token' if token else 'admin'}:{actor_id}"
 
 
 @bp.get("/openapi.json")
