@@ -20,6 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from console.extensions import db
+from console.models.base import UTCDateTime
 
 
 class CursorError(ValueError):
@@ -61,8 +62,15 @@ def decode_cursor(sort: SortKey, cursor: str) -> tuple[Any, uuid.UUID, bool]:
         value = payload["v"]
         if isinstance(value, dict):
             value = datetime.fromisoformat(value["t"])
-        elif value is not None and not isinstance(value, str):
-            raise CursorError("The cursor is not valid.")
+        # A forged cursor must not reach the database with a value of the wrong kind.
+        if value is None:
+            valid = sort.nullable
+        elif isinstance(sort.column.type, UTCDateTime):
+            valid = isinstance(value, datetime) and value.tzinfo is not None
+        else:
+            valid = isinstance(value, str)
+        if not valid:
+            raise CursorError("The cursor is not valid; start again from the first page.")
         return value, uuid.UUID(payload["k"]), bool(payload["b"])
     except CursorError:
         raise

@@ -425,3 +425,20 @@ def test_common_and_rare_words_find_the_same_members(monkeypatch, world, q):
     common, broad = names()
     assert broad or "@" in q
     assert common == rare
+
+
+@pytest.mark.parametrize(
+    "sort,value",
+    [("-joined", "yesterday"), ("-joined", {"t": "2026-01-01T10:00:00"}), ("name", 7), ("name", None)],
+)
+def test_forged_cursors_with_values_of_the_wrong_kind_are_400(client_for, world, sort, value):
+    import base64
+    import json
+    import uuid
+
+    payload = {"s": sort, "v": value, "k": str(uuid.uuid4()), "b": False}
+    cursor = base64.urlsafe_b64encode(json.dumps(payload).encode()).decode().rstrip("=")
+    response = client_for(world["owner"]).get(
+        f"/orgs/{world['org'].slug}/participants/", query_string={"sort": sort, "cursor": cursor}
+    )
+    assert response.status_code == 400

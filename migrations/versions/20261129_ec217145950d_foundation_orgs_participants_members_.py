@@ -67,9 +67,15 @@ def upgrade():
     sa.UniqueConstraint('chain', 'seq', name=op.f('uq_audit_events_chain_seq'))
     )
     with op.batch_alter_table('audit_events', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_audit_events_action'), ['action'], unique=False)
         batch_op.create_index('ix_audit_events_org_at', ['org_id', 'at'], unique=False)
+        batch_op.create_index('ix_audit_events_org_action_at', ['org_id', 'action', 'at'], unique=False)
+        batch_op.create_index('ix_audit_events_org_actor_at', ['org_id', 'actor_id', 'at'], unique=False)
+        batch_op.create_index('ix_audit_events_org_actor_type_at', ['org_id', 'actor_type', 'at'], unique=False)
         batch_op.create_index('ix_audit_events_target', ['target_type', 'target_id', 'at'], unique=False)
+        batch_op.create_index('ix_audit_events_at', ['at'], unique=False)
+        batch_op.create_index('ix_audit_events_platform_at', ['at'], unique=False,
+                              sqlite_where=sa.text('org_id IS NULL'),
+                              postgresql_where=sa.text('org_id IS NULL'))
     _make_audit_append_only()
 
     op.create_table('org_roles',
@@ -317,9 +323,13 @@ def downgrade():
 
     op.drop_table('org_roles')
     with op.batch_alter_table('audit_events', schema=None) as batch_op:
+        batch_op.drop_index('ix_audit_events_platform_at')
+        batch_op.drop_index('ix_audit_events_at')
         batch_op.drop_index('ix_audit_events_target')
+        batch_op.drop_index('ix_audit_events_org_actor_type_at')
+        batch_op.drop_index('ix_audit_events_org_actor_at')
+        batch_op.drop_index('ix_audit_events_org_action_at')
         batch_op.drop_index('ix_audit_events_org_at')
-        batch_op.drop_index(batch_op.f('ix_audit_events_action'))
 
     _drop_audit_append_only()
     op.drop_table('audit_events')
