@@ -8,6 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Flask
 from flask import g
+from flask import has_request_context
 from flask import request
 from jinja2 import StrictUndefined
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -91,6 +92,9 @@ def register_templates(app: Flask) -> None:
 
 
 def _locale() -> str:
+    # Mail is also rendered outside requests (commands, delivery jobs).
+    if not has_request_context():
+        return "en"
     return request.accept_languages.best_match(["en"]) or "en"
 
 
