@@ -27,6 +27,7 @@ from console.extensions import migrate
 from console.services.auth import load_user
 from console.tenancy import OrgConverter
 from console.tenancy import UUIDConverter
+from console.views import account
 from console.views import auth
 from console.views import home
 from console.views import orgs
@@ -67,6 +68,7 @@ def register_extensions(app: Flask) -> None:
     csrf.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
+    login_manager.blueprint_login_views = {"account": "account.login"}
     login_manager.login_message = None
     login_manager.session_protection = "basic"
     login_manager.user_loader(load_user)
@@ -77,7 +79,7 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     """Mount every area of the console."""
-    for module in (home, auth, orgs, participants, staff):
+    for module in (home, auth, orgs, participants, staff, account):
         app.register_blueprint(module.bp)
 
 

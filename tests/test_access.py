@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from console.extensions import db
 from console.permissions import Permission
 from console.permissions import Role
 from tests.conftest import csrf_token
@@ -45,6 +46,27 @@ OTHER_ROUTES = {
     "orgs.index",
     "staff.index",
     "static",
+    *(
+        f"account.{endpoint}"
+        for endpoint in (
+            "index",
+            "login",
+            "logout",
+            "register",
+            "confirm_email",
+            "forgot_password",
+            "reset_password",
+            "set_new_password",
+            "change_password",
+            "change_email",
+            "confirm_email_change",
+            "edit_profile",
+            "download_data",
+            "activity",
+            "leave_program",
+            "ask_release",
+        )
+    ),
 }
 ACTORS = ["anonymous", "owner", "admin", "support", "analyst", "foreign_owner", "staff"]
 
@@ -137,3 +159,69 @@ def test_root_sends_people_where_they_belong(app, client_for, setting):
     assert owner.get("/").headers["Location"] == f"/orgs/{setting['org'].slug}/"
     staff = client_for(setting["admins"]["staff"])
     assert staff.get("/").headers["Location"] == "/staff/"
+
+
+# -- the participant's side and the staff outbox ----------------------------------
+
+# Pages only a signed-in participant may open; administrators are sent to the
+# participant sign-in, as anyone else is.
+PARTICIPANT_PAGES = [
+    "/account",
+    "/account/password",
+    "/account/email",
+    "/account/profile",
+    "/account/data",
+    "/account/activity",
+    "/account/release",
+]
+PUBLIC_PAGES = ["/account/login", "/account/register", "/account/password/forgot"]
+
+
+@pytest.mark.parametrize("path", PARTICIPANT_PAGES)
+@pytest.mark.parametrize("actor", ["anonymous", "owner", "staff", "participant"])
+def test_account_pages_are_for_signed_in_participants(app, client_for, setting, path, actor):
+    participant = setting["participant"]
+    participant.managed_by_org_id = setting["org"].id  # so /account/release has an org to ask
+    db.session.flush()
+    if actor == "anonymous":
+        client = app.test_client()
+    elif actor == "participant":
+        client = client_for(participant)
+    else:
+        client = client_for(setting["admins"][actor])
+    response = client.get(path)
+    if actor == "participant":
+        assert response.status_code == 200, response.get_data(as_text=True)[:500]
+    else:
+        assert response.status_code == 302
+        assert response.headers["Location"].startswith("/account/login?next=")
+
+
+@pytest.mark.parametrize("path", PUBLIC_PAGES)
+def test_public_account_pages_are_open_to_anyone(app, path):
+    assert app.test_client().get(path).status_code == 200
+
+
+def test_account_posts_need_a_participant(app, client_for, setting):
+    owner = client_for(setting["admins"]["owner"])
+    token = csrf_token(owner, "/account/login")
+    for path in ("/account/profile", "/account/email", "/account/release", "/account/password"):
+        response = owner.post(path, data={"csrf_token": token})
+        assert response.status_code == 302, path
+    membership = "00000000-0000-0000-0000-000000000000"
+    leave = owner.post(f"/account/programs/{membership}/leave", data={"csrf_token": token})
+    assert leave.status_code == 302
+
+
+def test_participants_cannot_open_console_pages(client_for, setting):
+    client = client_for(setting["participant"])
+    org = setting["org"].slug
+    for path in (f"/orgs/{org}/participants/", f"/orgs/{org}/", "/staff/"):
+        response = client.get(path)
+        assert response.status_code == 302, path
+        assert response.headers["Location"].startswith("/login"), path
+    assert client.get("/orgs/").status_code == 404
+
+
+def test_root_sends_participants_to_their_account(client_for, setting):
+    assert client_for(setting["participant"]).get("/").headers["Location"] == "/account"

@@ -201,4 +201,3 @@ def _email(message: OutboxMessage) -> EmailMessage:
     email.set_content(message.text_body)
     email.add_alternative(message.html_body, subtype="html")
     return email
-
