@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
@@ -18,6 +19,8 @@ from flask_babel import get_timezone
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
+from markupsafe import Markup
+from markupsafe import escape
 
 from console.models import ActivityEvent
 from console.models.base import utcnow
@@ -227,6 +230,23 @@ def duration(seconds: int | float) -> str:
     )
 
 
+_URL = re.compile(r"https?://[^\s<>\"']+")
+
+
+def linkify(text: str | None) -> Markup:
+    """Return plain text, escaped, with its http(s) addresses made into links."""
+    text = text or ""
+    parts: list[str] = []
+    position = 0
+    for match in _URL.finditer(text):
+        url = match.group(0).rstrip(".,;:!?)")
+        parts.append(escape(text[position : match.start()]))
+        parts.append(Markup('<a href="{0}" rel="noreferrer">{0}</a>').format(url))
+        position = match.start() + len(url)
+    parts.append(escape(text[position:]))
+    return Markup("").join(parts)
+
+
 # What an audit event about a participant means, told to that participant.
 TRAIL_ACTIONS = {
     "participant.created": _l("Created the account"),
@@ -361,6 +381,7 @@ def template_filters() -> dict[str, Callable[..., Any]]:
         "ago": ago,
         "number": number,
         "duration": duration,
+        "linkify": linkify,
     }
 
 

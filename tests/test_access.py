@@ -45,6 +45,8 @@ OTHER_ROUTES = {
     "auth.logout",
     "orgs.index",
     "staff.index",
+    "staff.outbox",
+    "staff.outbox_message",
     "static",
     *(
         f"account.{endpoint}"
@@ -216,11 +218,20 @@ def test_account_posts_need_a_participant(app, client_for, setting):
 def test_participants_cannot_open_console_pages(client_for, setting):
     client = client_for(setting["participant"])
     org = setting["org"].slug
-    for path in (f"/orgs/{org}/participants/", f"/orgs/{org}/", "/staff/"):
+    for path in (f"/orgs/{org}/participants/", f"/orgs/{org}/", "/staff/", "/staff/outbox"):
         response = client.get(path)
         assert response.status_code == 302, path
         assert response.headers["Location"].startswith("/login"), path
     assert client.get("/orgs/").status_code == 404
+
+
+def test_staff_outbox_is_for_staff_only(app, client_for, setting):
+    assert app.test_client().get("/staff/outbox").headers["Location"].startswith("/login")
+    assert client_for(setting["admins"]["owner"]).get("/staff/outbox").status_code == 404
+    assert client_for(setting["admins"]["staff"]).get("/staff/outbox").status_code == 200
+    missing = "/staff/outbox/00000000-0000-0000-0000-000000000000"
+    assert client_for(setting["admins"]["owner"]).get(missing).status_code == 404
+    assert client_for(setting["admins"]["staff"]).get(missing).status_code == 404
 
 
 def test_root_sends_participants_to_their_account(client_for, setting):

@@ -25,11 +25,16 @@ from console.models import Org
 from console.models import OutboxMessage
 from console.models import Participant
 from console.models.base import utcnow
+from console.pagination import Page
+from console.pagination import SortKey
+from console.pagination import paginate
+from console.services import audit
 
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
 MAX_BACKOFF = timedelta(hours=6)
+OUTBOX_SORT = SortKey("created", OutboxMessage.created_at, OutboxMessage.id, descending=True)
 
 
 def external_url(endpoint: str, **values: Any) -> str:
@@ -201,3 +206,29 @@ def _email(message: OutboxMessage) -> EmailMessage:
     email.set_content(message.text_body)
     email.add_alternative(message.html_body, subtype="html")
     return email
+
+
+# -- the outbox as staff read it ---------------------------------------------------------
+
+
+def outbox_page(cursor: str | None, limit: int) -> Page:
+    """Return one page of the outbox, newest first."""
+    return paginate(
+        sa.select(OutboxMessage),
+        OUTBOX_SORT,
+        cursor,
+        limit,
+        key_of=lambda row: (row.OutboxMessage.created_at, row.OutboxMessage.id),
+    )
+
+
+def read_message(actor: Any, message: OutboxMessage) -> OutboxMessage:
+    """Record that ``actor`` read a message's body; the recipient sees it in their trail."""
+    target = ("participant", message.participant_id) if message.participant_id else message
+    audit.record(
+        actor,
+        "outbox.message_read",
+        target=target,
+        details={"message": str(message.id), "kind": message.kind},
+    )
+    return message

@@ -1,13 +1,23 @@
-"""Platform staff: the partner orgs."""
+"""Platform staff: the partner orgs and the mail outbox."""
+
+import uuid
 
 import sqlalchemy as sa
 from flask import Blueprint
+from flask import abort
+from flask import current_app
 from flask import render_template
+from flask import request
+from flask_login import current_user
 
 from console.extensions import db
+from console.htmx import render
 from console.models import Member
 from console.models import Org
+from console.models import OutboxMessage
+from console.pagination import CursorError
 from console.permissions import staff_required
+from console.services import mail
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 
@@ -21,3 +31,31 @@ def index():
     )
     orgs = db.session.execute(sa.select(Org, members.label("members")).order_by(Org.name)).all()
     return render_template("staff/index.html", orgs=orgs)
+
+
+@bp.get("/outbox")
+@staff_required
+def outbox():
+    """List the mail outbox, newest first."""
+    try:
+        page = mail.outbox_page(request.args.get("cursor"), current_app.config["PAGE_SIZE"])
+    except CursorError as error:
+        abort(400, str(error))
+    return render(
+        "staff/outbox.html",
+        "staff/_outbox.html",
+        page=page,
+        delivering=bool(current_app.config["MAIL_URL"]),
+    )
+
+
+@bp.get("/outbox/<uuid:message_id>")
+@staff_required
+def outbox_message(message_id: uuid.UUID):
+    """Show one message; its body only when the console delivers no mail (the demo)."""
+    message = db.session.get(OutboxMessage, message_id) or abort(404)
+    show_body = not current_app.config["MAIL_URL"]
+    if show_body:
+        mail.read_message(current_user, message)
+        db.session.commit()
+    return render_template("staff/outbox_message.html", message=message, show_body=show_body)
