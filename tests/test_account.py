@@ -451,6 +451,16 @@ def test_change_password_keeps_this_session_and_ends_the_others(
     assert mailbox.last(participant.email)["Subject"] == "Your password was changed"
 
 
+def test_failed_password_changes_are_rate_limited(app, client_for, make_participant, monkeypatch):
+    monkeypatch.setitem(app.config, "LOGIN_RATE_LIMIT", "2 per minute")
+    client = client_for(make_participant())
+    data = {"current_password": "guess number one", "password": NEW_PASSWORD}
+    data["password_confirm"] = NEW_PASSWORD
+    assert post(client, "/account/password", data).status_code == 200
+    assert post(client, "/account/password", data).status_code == 200
+    assert post(client, "/account/password", data).status_code == 429
+
+
 def test_managed_participants_email_change_waits_for_approval(
     client_for, mailbox, managed, make_admin
 ):
@@ -691,8 +701,7 @@ def test_trail_is_keyset_paged_and_serves_a_fragment_to_htmx(app, client_for, ma
     for _ in range(5):
         control.revoke_sessions(ACTOR, org, participant)
     monkeypatch.setitem(app.config, "PAGE_SIZE", 3)
-    client = client_for(participant)
-    # Revoking ended this client's session each time: sign it in with the current version.
+    # Revoking bumped the session version each time: sign in with the current one.
     client = client_for(fresh(participant))
     first = html(client.get("/account/activity"))
     next_url = re.search(r'href="(/account/activity\?cursor=[^"]+)"[^>]*rel="next"', first)

@@ -16,7 +16,9 @@ from console.models.base import utcnow
 from console.services import control
 from console.services import mail
 from tests.conftest import TEST_CONFIG
+from tests.conftest import csrf_token
 from tests.conftest import free_port
+from tests.conftest import fresh
 from tests.conftest import text_of
 from tests.factories import ACTOR
 
@@ -275,12 +277,21 @@ def test_staff_read_the_outbox_and_follow_a_reset_link(
     assert match, page
     link = match.group(1).removeprefix(BASE)
     assert client.get(link).status_code == 200
+    # Staff who follow it themselves stay signed in to the console.
+    token = csrf_token(staff, link)
+    data = {
+        "csrf_token": token,
+        "password": "demo passphrase 1",
+        "password_confirm": "demo passphrase 1",
+    }
+    assert staff.post(link, data=data).status_code == 303
+    assert staff.get("/staff/outbox").status_code == 200
 
     trail = db.session.scalar(
         sa.select(AuditEvent).where(AuditEvent.action == "outbox.message_read")
     )
     assert trail.target_id == str(participant.id) and trail.actor_role == "staff"
-    own_view = client_for(participant).get("/account/activity").get_data(as_text=True)
+    own_view = client_for(fresh(participant)).get("/account/activity").get_data(as_text=True)
     assert "Platform staff" in own_view and "Read a message the console sent you" in own_view
 
 

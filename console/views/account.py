@@ -64,6 +64,13 @@ def _participant() -> Participant:
     return current_user._get_current_object()  # type: ignore[no-any-return]
 
 
+def _sign_out_participant() -> None:
+    # Staff following a link from the demo outbox keep their console session.
+    if current_user.is_authenticated and not current_user.is_admin:
+        logout_user()
+        session.clear()
+
+
 def _field_error(form: Any, error: control.InvalidInput) -> None:
     field = getattr(form, error.field or "", None)
     if field is None:
@@ -171,9 +178,8 @@ def logout():
     if current_user.is_authenticated and not current_user.is_admin:
         service.record_sign_out(_participant())
         db.session.commit()
-        logout_user()
-        session.clear()
-    flash(_("You are signed out."), "info")
+        _sign_out_participant()
+        flash(_("You are signed out."), "info")
     return redirect_to(url_for("account.login"))
 
 
@@ -263,8 +269,7 @@ def reset_password(token: str):
             _field_error(form, error)
         else:
             db.session.commit()
-            logout_user()
-            session.clear()
+            _sign_out_participant()
             flash(_("Your new password is set. Sign in with it."), "success")
             return redirect_to(url_for("account.login"))
     return render_template("account/reset_password.html", form=form)
@@ -345,8 +350,7 @@ def confirm_email_change(token: str):
             db.session.rollback()
             return _bad_link(error, None)
         db.session.commit()
-        logout_user()
-        session.clear()
+        _sign_out_participant()
         flash(
             _("Your email is now %(email)s. Sign in with it.", email=participant.email), "success"
         )
