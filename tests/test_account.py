@@ -192,6 +192,28 @@ def test_wrong_email_or_password_gets_one_generic_message(
     assert not signed_in(client)
 
 
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"email": "not-an-email", "password": PASSWORD},
+        {"email": "", "password": PASSWORD},
+        {"email": "someone@people.example", "password": ""},
+    ],
+)
+def test_sign_in_refuses_bad_input(client, data):
+    response = post(client, "/account/login", data)
+    assert response.status_code == 200 and 'aria-invalid="true"' in html(response)
+    assert "do not match" not in html(response)  # nothing was looked up
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditEvent)) == 0
+
+
+@pytest.mark.parametrize("email", ["not-an-email", "", "x" * 320 + "@people.example"])
+def test_forgot_password_refuses_bad_input(client, email):
+    response = post(client, "/account/password/forgot", {"email": email})
+    assert response.status_code == 200 and 'aria-invalid="true"' in html(response)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(OutboxMessage)) == 0
+
+
 def test_sign_in_without_csrf_token_is_refused(client, make_participant):
     participant = make_participant()
     response = client.post(
