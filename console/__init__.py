@@ -8,6 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Flask
 from flask import g
+from flask import has_request_context
 from flask import request
 from jinja2 import StrictUndefined
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -26,6 +27,7 @@ from console.extensions import migrate
 from console.services.auth import load_user
 from console.tenancy import OrgConverter
 from console.tenancy import UUIDConverter
+from console.views import account
 from console.views import api
 from console.views import audit
 from console.views import auth
@@ -70,6 +72,7 @@ def register_extensions(app: Flask) -> None:
     csrf.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
+    login_manager.blueprint_login_views = {"account": "account.login"}
     login_manager.login_message = None
     login_manager.session_protection = "basic"
     login_manager.user_loader(load_user)
@@ -80,7 +83,7 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     """Mount every area of the console."""
-    for module in (home, auth, orgs, participants, control, requests, audit, staff, api):
+    for module in (home, auth, orgs, participants, control, requests, audit, staff, api, account):
         app.register_blueprint(module.bp)
     # The API authenticates by bearer header only, never by cookie: no CSRF to forge.
     csrf.exempt(api.bp)
@@ -97,6 +100,9 @@ def register_templates(app: Flask) -> None:
 
 
 def _locale() -> str:
+    # Mail is also rendered outside requests (commands, delivery jobs).
+    if not has_request_context():
+        return "en"
     return request.accept_languages.best_match(["en"]) or "en"
 
 

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import getpass
+import signal
+import time
 
 import click
 import sqlalchemy as sa
 from flask import Flask
+from flask import current_app
 from flask.cli import AppGroup
 
 from console.extensions import db
@@ -15,6 +18,7 @@ from console.models import Scope
 from console.services import admins as admins_service
 from console.services import audit as audit_service
 from console.services import demo as demo_service
+from console.services import mail as mail_service
 from console.services import orgs as orgs_service
 from console.services import participants as participants_service
 from console.services import tokens as tokens_service
@@ -26,6 +30,7 @@ admin = AppGroup("admin", help="Administrators of partner organizations.")
 participant = AppGroup("participant", help="Participant accounts.")
 audit = AppGroup("audit", help="The audit trail.")
 token = AppGroup("token", help="API tokens.")
+outbox = AppGroup("outbox", help="The mail outbox.")
 
 
 def cli_actor() -> audit_service.Actor:
@@ -306,7 +311,62 @@ def token_list(slug: str | None, platform: bool) -> None:
         )
 
 
+@outbox.command("deliver")
+@click.option("--loop", is_flag=True, help="Keep delivering until stopped (Ctrl-C).")
+@click.option(
+    "--interval",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(min=0.1),
+    help="Seconds between rounds with --loop.",
+)
+def outbox_deliver(loop: bool, interval: float) -> None:
+    """Send the mail that is due over SMTP (CONSOLE_MAIL_URL); failures retry with backoff."""
+    url = current_app.config["MAIL_URL"]
+    if not url:
+        raise click.ClickException(
+            "CONSOLE_MAIL_URL is not set, so mail stays in the outbox (staff read it at "
+            "/staff/outbox). Set it to smtp://host:port to deliver."
+        )
+    try:
+        server = mail_service.mail_server(url)
+    except ValueError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"Delivering to {server.host}:{server.port}{' until stopped' if loop else ''}.")
+    # SIGTERM (from a process manager) stops the loop like Ctrl-C: between messages.
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler) if loop else None
+    try:
+        while True:
+            _deliver_round(quiet=loop)
+            if not loop:
+                return
+            time.sleep(interval)
+    except KeyboardInterrupt:
+        db.session.rollback()
+        click.echo("Stopped.")
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _deliver_round(quiet: bool) -> None:
+    batch = 100
+    while True:
+        report = mail_service.deliver_due(batch=batch)
+        for message, outcome in report.outcomes:
+            detail = f" ({message.last_error})" if outcome != "sent" and message.last_error else ""
+            click.echo(
+                f"  {outcome:<8} {message.id} {message.kind} to "
+                f"{audit_service.mask_email(message.to_address)}{detail}"
+            )
+        handled = report.sent + report.retrying + report.failed
+        if handled or not quiet:
+            click.echo(f"Sent {report.sent}, retrying {report.retrying}, failed {report.failed}.")
+        if handled < batch:
+            return
+
+
 def register(app: Flask) -> None:
     """Add every command group to ``flask``."""
-    for group in (demo, staff, org, admin, participant, audit, token):
+    for group in (demo, staff, org, admin, participant, audit, token, outbox):
         app.cli.add_command(group)

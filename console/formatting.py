@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
@@ -18,6 +19,8 @@ from flask_babel import get_timezone
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
+from markupsafe import Markup
+from markupsafe import escape
 
 from console.models import ActivityEvent
 from console.models.base import utcnow
@@ -26,6 +29,7 @@ from console.models.participants import MENTOR_FIELDS
 from console.models.participants import PRIVATE_FIELDS
 from console.models.participants import PUBLIC_FIELDS
 from console.permissions import Permission
+from console.services.mail import external_url
 
 HTMX_SRI = "sha384-2OatzQy1H+Zd/IIrjr1TcuDGqLXeHhbooAyJY1KdQMKnr4LZ22k31GBLdYKHmVjg"
 
@@ -226,6 +230,151 @@ def participant_rows(
     return result
 
 
+def duration(seconds: int | float) -> str:
+    """Return a length of time in words ("1 hour", "30 minutes")."""
+    return babel_dates.format_timedelta(
+        timedelta(seconds=seconds), threshold=1, locale=str(get_locale())
+    )
+
+
+_URL = re.compile(r"https?://[^\s<>\"']+")
+
+
+def linkify(text: str | None) -> Markup:
+    """Return plain text, escaped, with its http(s) addresses made into links."""
+    text = text or ""
+    parts: list[str] = []
+    position = 0
+    for match in _URL.finditer(text):
+        url = match.group(0).rstrip(".,;:!?)")
+        parts.append(escape(text[position : match.start()]))
+        parts.append(Markup('<a href="{0}" rel="noreferrer">{0}</a>').format(url))
+        position = match.start() + len(url)
+    parts.append(escape(text[position:]))
+    return Markup("").join(parts)
+
+
+# What an audit event about a participant means, told to that participant.
+TRAIL_ACTIONS = {
+    "participant.created": _l("Created the account"),
+    "participant.joined": _l("Added the account to a program"),
+    "participant.viewed": _l("Viewed your profile"),
+    "participant.exported": _l("Exported your data"),
+    "participant.profile_updated": _l("Changed your profile"),
+    "participant.password_reset_required": _l("Required you to set a new password"),
+    "participant.reset_link_sent": _l("Sent you a link to set a new password"),
+    "participant.reset_link_requested": _l("Asked for a link to set a new password"),
+    "participant.password_reset": _l("Set a new password with a mailed link"),
+    "participant.password_changed": _l("Changed the password"),
+    "participant.sessions_revoked": _l("Signed you out everywhere"),
+    "participant.suspended": _l("Suspended your account"),
+    "participant.unsuspended": _l("Lifted the suspension of your account"),
+    "participant.restricted": _l("Restricted editing of your profile"),
+    "participant.unrestricted": _l("Let you edit your profile again"),
+    "participant.deactivated": _l("Deactivated your account"),
+    "participant.reactivated": _l("Reactivated your account"),
+    "participant.removed_from_program": _l("Removed you from a program"),
+    "participant.left_program": _l("Left a program"),
+    "participant.email_change_started": _l("Started a change of your email"),
+    "participant.email_changed": _l("Changed your email"),
+    "participant.email_change_requested": _l("Asked to change the email"),
+    "participant.email_change_approved": _l("Approved your request to change your email"),
+    "participant.email_change_denied": _l("Denied your request to change your email"),
+    "participant.email_confirmed": _l("Confirmed the email address"),
+    "participant.release_requested": _l("Asked to be released"),
+    "participant.released": _l("Gave up control of your account"),
+    "participant.release_declined": _l("Declined your request to be released"),
+    "participant.erased": _l("Erased your account"),
+    "participant.signed_in": _l("Signed in"),
+    "participant.signed_out": _l("Signed out"),
+    "participant.sign_in_failed": _l("Tried to sign in, and was refused"),
+    "participant.registration_repeated": _l("Tried to sign up again with your address"),
+    "outbox.message_read": _l("Read a message the console sent you"),
+}
+TRAIL_ACTORS = {
+    "staff": _l("Platform staff"),
+    "token": _l("An integration (API token)"),
+    "system": _l("The console, automatically"),
+    "cli": _l("A platform operator"),
+    "anonymous": _l("Someone not signed in"),
+}
+_EMAIL_ACTIONS = {
+    "participant.email_change_started",
+    "participant.email_changed",
+    "participant.email_change_requested",
+}
+SIGN_IN_REFUSALS = {
+    "password": _l("wrong password"),
+    "unconfirmed": _l("email not confirmed yet"),
+    "suspended": _l("account suspended"),
+    "deactivated": _l("account deactivated"),
+}
+
+
+@dataclass(frozen=True)
+class TrailRow:
+    """One line of "who has seen or changed my account"."""
+
+    at: datetime
+    org: str | None
+    who: str
+    what: str
+
+
+def trail_rows(rows: list[Any], participant_id: Any) -> list[TrailRow]:
+    """Return audit events about a participant as that participant reads them.
+
+    The actor is named by role only: the participant learns which org and which
+    kind of administrator, never the administrator's name.
+    """
+    return [
+        TrailRow(
+            at=row.AuditEvent.at,
+            org=row.org_name,
+            who=_trail_who(row.AuditEvent, str(participant_id)),
+            what=_trail_what(row.AuditEvent),
+        )
+        for row in rows
+    ]
+
+
+def _trail_who(event: Any, participant_id: str) -> str:
+    if event.actor_type == "participant":
+        return _("You") if event.actor_id == participant_id else _("Another participant")
+    if event.actor_type == "admin":
+        role = ROLE_LABELS.get(event.actor_role or "")
+        return _("Administrator (%(role)s)", role=role) if role else _("Administrator")
+    return str(TRAIL_ACTORS.get(event.actor_type, event.actor_type))
+
+
+def _trail_what(event: Any) -> str:
+    details = event.details or {}
+    action = event.action
+    label = TRAIL_ACTIONS.get(action)
+    what = str(label) if label else action.partition(".")[2].replace("_", " ").capitalize()
+    if action == "participant.viewed" and details.get("private_fields"):
+        return _("Viewed your profile, including private details")
+    if action == "participant.profile_updated" and details.get("fields"):
+        names = [
+            str(FIELD_LABELS.get(f) or {"name": _("name"), "role": _("role")}.get(f, f))
+            for f in details["fields"]
+        ]
+        return _("%(what)s: %(fields)s", what=what, fields=", ".join(names))
+    program = details.get("program_name") or (
+        details.get("program") if action == "participant.joined" else None
+    )
+    if program:
+        return _("%(what)s: %(program)s", what=what, program=program)
+    email = details.get("email")
+    if isinstance(email, dict):
+        email = email.get("after")
+    if email and action in _EMAIL_ACTIONS:
+        return _("%(what)s to %(email)s", what=what, email=email)
+    if action == "participant.sign_in_failed" and details.get("reason") in SIGN_IN_REFUSALS:
+        return _("%(what)s (%(reason)s)", what=what, reason=SIGN_IN_REFUSALS[details["reason"]])
+    return what
+
+
 def org_nav() -> list[tuple[str, str, Permission]]:
     """Return the org areas as (endpoint, label, permission needed)."""
     return [
@@ -237,7 +386,15 @@ def org_nav() -> list[tuple[str, str, Permission]]:
 
 def template_filters() -> dict[str, Callable[..., Any]]:
     """Return the filters every template may use."""
-    return {"when": when, "day": day, "ago": ago, "number": number, "country": country_name}
+    return {
+        "when": when,
+        "day": day,
+        "ago": ago,
+        "number": number,
+        "duration": duration,
+        "linkify": linkify,
+        "country": country_name,
+    }
 
 
 def template_globals() -> dict[str, Any]:
@@ -254,6 +411,7 @@ def template_globals() -> dict[str, Any]:
         "relationship_label": _label(RELATIONSHIP_LABELS),
         "event_label": _label(EVENT_LABELS),
         "event_summary": event_summary,
+        "external_url": external_url,
         "PUBLIC_FIELDS": PUBLIC_FIELDS,
         "MENTOR_FIELDS": MENTOR_FIELDS,
         "ENTREPRENEUR_FIELDS": ENTREPRENEUR_FIELDS,

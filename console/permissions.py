@@ -99,3 +99,15 @@ def staff_required(view: Callable[..., Any]) -> Callable[..., Any]:
         return view(*args, **kwargs)
 
     return wrapped
+
+
+def participant_required(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Let the view run only for a signed-in participant (administrators sign in elsewhere)."""
+
+    @wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        if not current_user.is_authenticated or getattr(current_user, "is_admin", True):
+            return current_app.login_manager.unauthorized()
+        return view(*args, **kwargs)
+
+    return wrapped

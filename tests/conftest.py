@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import contextvars
+import email
+import email.policy
 import os
 import re
+import socket
 import threading
 from collections.abc import Callable
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from email.message import EmailMessage
 from typing import Any
 
 import flask_migrate
@@ -250,3 +254,99 @@ def live_server(
             thread.join(timeout=5)
             with app.app_context():
                 _db.engine.dispose()
+
+
+# -- mail ----------------------------------------------------------------------
+
+
+class MailSink:
+    """What an in-thread SMTP server received; it answers ``refuse[address]`` to those RCPTs."""
+
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+        self.refuse: dict[str, str] = {}
+        self.lock = threading.Lock()
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address in self.refuse:
+            return self.refuse[address]
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        with self.lock:
+            self.messages.append(message)  # type: ignore[arg-type]
+        return "250 Message accepted for delivery"
+
+
+def free_port() -> int:
+    """Return a TCP port nobody listens on right now (aiosmtpd cannot take port 0)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def smtp_server() -> Iterator[tuple[MailSink, int]]:
+    """A real SMTP server (aiosmtpd) in a thread, for the whole run."""
+    from aiosmtpd.controller import Controller
+
+    sink = MailSink()
+    port = free_port()
+    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield sink, port
+    finally:
+        controller.stop()
+
+
+@dataclass
+class Mailbox:
+    sink: MailSink
+    url: str
+
+    def deliver(self) -> list[EmailMessage]:
+        """Run one delivery round and return the messages the server received from it."""
+        from console.services import mail
+
+        before = len(self.sink.messages)
+        mail.deliver_due()
+        return self.sink.messages[before:]
+
+    def to(self, address: str) -> list[EmailMessage]:
+        """Return what ``address`` received, oldest first."""
+        return [m for m in self.sink.messages if m["To"] == address]
+
+    def last(self, address: str) -> EmailMessage:
+        received = self.to(address)
+        assert received, f"no mail to {address}; got {[m['To'] for m in self.sink.messages]}"
+        return received[-1]
+
+
+@pytest.fixture
+def mailbox(
+    app: Flask, db: Any, smtp_server: tuple[MailSink, int], monkeypatch: pytest.MonkeyPatch
+) -> Mailbox:
+    """Point the console at the in-thread SMTP server, with an empty inbox."""
+    sink, port = smtp_server
+    with sink.lock:
+        sink.messages.clear()
+    sink.refuse.clear()
+    url = f"smtp://127.0.0.1:{port}"
+    monkeypatch.setitem(app.config, "MAIL_URL", url)
+    return Mailbox(sink, url)
+
+
+def text_of(message: EmailMessage) -> str:
+    """Return the plain-text part of a received message."""
+    return message.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
+
+
+def link_in(message: EmailMessage, path: str) -> str:
+    """Return the path of the first link in ``message`` under ``path``, for the test client."""
+    base = TEST_CONFIG["BASE_URL"]
+    match = re.search(re.escape(base + path) + r"[^\s]*", text_of(message))
+    assert match, f"no {base}{path} link in:\n{text_of(message)}"
+    return match.group(0).removeprefix(base)

@@ -5,11 +5,13 @@ A route added without a row here fails ``test_every_route_is_in_the_matrix``.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 
 import pytest
 from werkzeug.datastructures import MultiDict
 
+from console.extensions import db
 from console.permissions import Permission
 from console.permissions import Role
 from console.services import control
@@ -98,7 +100,6 @@ OTHER_ROUTES = {
     "orgs.index",
     "staff.index",
     "staff.audit",
-    "static",
     # Bearer tokens, not sessions: tests/test_api.py covers every one × scope × org.
     "api.list_participants",
     "api.show_participant",
@@ -117,6 +118,30 @@ OTHER_ROUTES = {
     "api.list_programs",
     "api.list_audit",
     "api.openapi",
+    "staff.outbox",
+    "staff.outbox_message",
+    "static",
+    *(
+        f"account.{endpoint}"
+        for endpoint in (
+            "index",
+            "login",
+            "logout",
+            "register",
+            "confirm_email",
+            "forgot_password",
+            "reset_password",
+            "set_new_password",
+            "change_password",
+            "change_email",
+            "confirm_email_change",
+            "edit_profile",
+            "download_data",
+            "activity",
+            "leave_program",
+            "ask_release",
+        )
+    ),
 }
 ACTORS = ["anonymous", "owner", "admin", "support", "analyst", "foreign_owner", "staff"]
 
@@ -148,9 +173,9 @@ def call(client, route: OrgRoute, org, participant, setting=None):
     values = {
         "org": org.slug,
         "participant": participant.id,
-        "program": org.programs[0].id if getattr(org, "programs", None) else "x",
-        "email_request": setting["email_request"].id if setting else "x",
-        "release_request": setting["release_request"].id if setting else "x",
+        "program": org.programs[0].id if getattr(org, "programs", None) else uuid.uuid4(),
+        "email_request": setting["email_request"].id if setting else uuid.uuid4(),
+        "release_request": setting["release_request"].id if setting else uuid.uuid4(),
         "email": participant.email,
     }
     url = route.path.format(**values)
@@ -255,3 +280,78 @@ def test_another_orgs_request_is_404(
     client = client_for(setting["admins"]["owner"])
     url = f"/orgs/{setting['org'].slug}/requests/{kind}/{foreign.id}/{decision}"
     assert client.post(url, data={"csrf_token": csrf_token(client)}).status_code == 404
+
+
+# -- the participant's side and the staff outbox ----------------------------------
+
+# Pages only a signed-in participant may open; administrators are sent to the
+# participant sign-in, as anyone else is.
+PARTICIPANT_PAGES = [
+    "/account",
+    "/account/password",
+    "/account/email",
+    "/account/profile",
+    "/account/data",
+    "/account/activity",
+    "/account/release",
+]
+PUBLIC_PAGES = ["/account/login", "/account/register", "/account/password/forgot"]
+
+
+@pytest.mark.parametrize("path", PARTICIPANT_PAGES)
+@pytest.mark.parametrize("actor", ["anonymous", "owner", "staff", "participant"])
+def test_account_pages_are_for_signed_in_participants(app, client_for, setting, path, actor):
+    participant = setting["participant"]
+    participant.managed_by_org_id = setting["org"].id  # so /account/release has an org to ask
+    db.session.flush()
+    if actor == "anonymous":
+        client = app.test_client()
+    elif actor == "participant":
+        client = client_for(participant)
+    else:
+        client = client_for(setting["admins"][actor])
+    response = client.get(path)
+    if actor == "participant":
+        assert response.status_code == 200, response.get_data(as_text=True)[:500]
+    else:
+        assert response.status_code == 302
+        assert response.headers["Location"].startswith("/account/login?next=")
+
+
+@pytest.mark.parametrize("path", PUBLIC_PAGES)
+def test_public_account_pages_are_open_to_anyone(app, path):
+    assert app.test_client().get(path).status_code == 200
+
+
+def test_account_posts_need_a_participant(app, client_for, setting):
+    owner = client_for(setting["admins"]["owner"])
+    token = csrf_token(owner, "/account/login")
+    for path in ("/account/profile", "/account/email", "/account/release", "/account/password"):
+        response = owner.post(path, data={"csrf_token": token})
+        assert response.status_code == 302, path
+    membership = "00000000-0000-0000-0000-000000000000"
+    leave = owner.post(f"/account/programs/{membership}/leave", data={"csrf_token": token})
+    assert leave.status_code == 302
+
+
+def test_participants_cannot_open_console_pages(client_for, setting):
+    client = client_for(setting["participant"])
+    org = setting["org"].slug
+    for path in (f"/orgs/{org}/participants/", f"/orgs/{org}/", "/staff/", "/staff/outbox"):
+        response = client.get(path)
+        assert response.status_code == 302, path
+        assert response.headers["Location"].startswith("/login"), path
+    assert client.get("/orgs/").status_code == 404
+
+
+def test_staff_outbox_is_for_staff_only(app, client_for, setting):
+    assert app.test_client().get("/staff/outbox").headers["Location"].startswith("/login")
+    assert client_for(setting["admins"]["owner"]).get("/staff/outbox").status_code == 404
+    assert client_for(setting["admins"]["staff"]).get("/staff/outbox").status_code == 200
+    missing = "/staff/outbox/00000000-0000-0000-0000-000000000000"
+    assert client_for(setting["admins"]["owner"]).get(missing).status_code == 404
+    assert client_for(setting["admins"]["staff"]).get(missing).status_code == 404
+
+
+def test_root_sends_participants_to_their_account(client_for, setting):
+    assert client_for(setting["participant"]).get("/").headers["Location"] == "/account"

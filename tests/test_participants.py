@@ -429,7 +429,12 @@ def test_common_and_rare_words_find_the_same_members(monkeypatch, world, q):
 
 @pytest.mark.parametrize(
     "sort,value",
-    [("-joined", "yesterday"), ("-joined", {"t": "2026-01-01T10:00:00"}), ("name", 7), ("name", None)],
+    [
+        ("-joined", "yesterday"),
+        ("-joined", {"t": "2026-01-01T10:00:00"}),
+        ("name", 7),
+        ("name", None),
+    ],
 )
 def test_forged_cursors_with_values_of_the_wrong_kind_are_400(client_for, world, sort, value):
     import base64

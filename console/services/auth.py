@@ -23,6 +23,7 @@ from markupsafe import Markup
 from console import encryption
 from console.extensions import db
 from console.models import Admin
+from console.models import Participant
 from console.models.base import utcnow
 from console.services import audit
 
@@ -95,19 +96,24 @@ def normalize_email(email: str) -> str:
     return email.strip().lower()
 
 
-def load_user(user_id: str) -> Admin | None:
-    """Return the user a session names, unless its session version was revoked."""
+def load_user(user_id: str) -> Admin | Participant | None:
+    """Return the user a session names, unless its session version was revoked.
+
+    An administrator or participant who may no longer sign in (disabled,
+    suspended, deactivated, erased) is signed out on their next request.
+    """
     kind, _, rest = user_id.partition(":")
     ident, _, version = rest.partition(":")
-    if kind != "admin":
+    model = {"admin": Admin, "participant": Participant}.get(kind)
+    if model is None:
         return None
     try:
-        admin = db.session.get(Admin, uuid.UUID(ident))
+        user = db.session.get(model, uuid.UUID(ident))
     except ValueError:
         return None
-    if admin is None or not admin.is_active or str(admin.session_version) != version:
+    if user is None or not user.is_active or str(user.session_version) != version:
         return None
-    return admin
+    return user
 
 
 def find_admin(email: str) -> Admin | None:

@@ -6,6 +6,7 @@ import logging
 import smtplib
 import ssl
 from dataclasses import dataclass
+from dataclasses import field
 from datetime import datetime
 from datetime import timedelta
 from email.message import EmailMessage
@@ -24,11 +25,16 @@ from console.models import Org
 from console.models import OutboxMessage
 from console.models import Participant
 from console.models.base import utcnow
+from console.pagination import Page
+from console.pagination import SortKey
+from console.pagination import paginate
+from console.services import audit
 
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
 MAX_BACKOFF = timedelta(hours=6)
+OUTBOX_SORT = SortKey("created", OutboxMessage.created_at, OutboxMessage.id, descending=True)
 
 
 def external_url(endpoint: str, **values: Any) -> str:
@@ -74,6 +80,16 @@ class DeliveryReport:
     sent: int = 0
     retrying: int = 0
     failed: int = 0
+    # (message, "sent" | "retrying" | "failed") in the order they were handled.
+    outcomes: list[tuple[OutboxMessage, str]] = field(default_factory=list)
+
+    def note(self, message: OutboxMessage) -> None:
+        """Count ``message`` under the status it ended this round with."""
+        outcome = {MailStatus.SENT: "sent", MailStatus.FAILED: "failed"}.get(
+            message.status, "retrying"
+        )
+        setattr(self, outcome, getattr(self, outcome) + 1)
+        self.outcomes.append((message, outcome))
 
 
 @dataclass(frozen=True)
@@ -129,8 +145,7 @@ def deliver_due(batch: int = 100, now: datetime | None = None) -> DeliveryReport
     except (OSError, smtplib.SMTPException) as error:
         for message in due:
             _retry(message, f"cannot reach the mail server: {error}", now)
-            report.retrying += message.status == MailStatus.PENDING
-            report.failed += message.status == MailStatus.FAILED
+            report.note(message)
         db.session.commit()
         return report
     with connection:
@@ -138,20 +153,22 @@ def deliver_due(batch: int = 100, now: datetime | None = None) -> DeliveryReport
             try:
                 connection.send_message(_email(message))
             except smtplib.SMTPRecipientsRefused as error:
-                message.status = MailStatus.FAILED
-                message.attempts += 1
-                message.last_error = f"refused: {error.recipients}"[:500]
-                report.failed += 1
+                # 5xx is the server's final word on the address; 4xx (mailbox busy,
+                # greylisting) asks us to come back later.
+                if all(code >= 500 for code, _text in error.recipients.values()):
+                    message.status = MailStatus.FAILED
+                    message.attempts += 1
+                    message.last_error = f"refused: {error.recipients}"[:500]
+                else:
+                    _retry(message, f"deferred: {error.recipients}", now)
             except (OSError, smtplib.SMTPException) as error:
                 _retry(message, str(error), now)
-                report.retrying += message.status == MailStatus.PENDING
-                report.failed += message.status == MailStatus.FAILED
             else:
                 message.status = MailStatus.SENT
                 message.attempts += 1
                 message.sent_at = utcnow()
                 message.last_error = None
-                report.sent += 1
+            report.note(message)
             db.session.commit()
     return report
 
@@ -189,3 +206,29 @@ def _email(message: OutboxMessage) -> EmailMessage:
     email.set_content(message.text_body)
     email.add_alternative(message.html_body, subtype="html")
     return email
+
+
+# -- the outbox as staff read it ---------------------------------------------------------
+
+
+def outbox_page(cursor: str | None, limit: int) -> Page:
+    """Return one page of the outbox, newest first."""
+    return paginate(
+        sa.select(OutboxMessage),
+        OUTBOX_SORT,
+        cursor,
+        limit,
+        key_of=lambda row: (row.OutboxMessage.created_at, row.OutboxMessage.id),
+    )
+
+
+def read_message(actor: Any, message: OutboxMessage) -> OutboxMessage:
+    """Record that ``actor`` read a message's body; the recipient sees it in their trail."""
+    target = ("participant", message.participant_id) if message.participant_id else message
+    audit.record(
+        actor,
+        "outbox.message_read",
+        target=target,
+        details={"message": str(message.id), "kind": message.kind},
+    )
+    return message

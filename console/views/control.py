@@ -28,9 +28,11 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 
 from console.extensions import db
+from console.forms.account import EDITABLE_FIELDS
+from console.forms.account import EditProfileForm
+from console.forms.account import profile_data
 from console.forms.auth import EmptyForm
 from console.forms.participants import ChangeEmailForm
-from console.forms.participants import EditProfileForm
 from console.forms.participants import EraseForm
 from console.forms.participants import SuspendForm
 from console.htmx import is_partial
@@ -44,7 +46,6 @@ from console.models import Participant
 from console.models import Program
 from console.models import ReleaseRequest
 from console.models import RequestStatus
-from console.models.participants import PROFILE_FIELDS
 from console.permissions import Permission
 from console.permissions import require
 from console.services import control
@@ -348,11 +349,13 @@ def edit(org: Org, participant_id: uuid.UUID):
     member, participant = get_member_or_404(org, participant_id)
     if participant.managed_by_org_id != org.id:
         _refuse(control.NotManaged(_("%(org)s does not manage this account.", org=org.name)))
-    current = {field: getattr(participant.profile, field) for field in PROFILE_FIELDS}
-    form = EditProfileForm(data={"name": participant.name, "role": participant.role, **current})
+    form = EditProfileForm(data=profile_data(participant))
+    form.role.label.text = _("Role")
     if form.validate_on_submit():
+        # Only what was sent changes: a field left out of the request keeps its value.
+        changes = {name: form[name].data for name in EDITABLE_FIELDS if name in request.form}
         try:
-            changed = control.update_profile(current_user, org, participant, form.changes())
+            changed = control.update_profile(current_user, org, participant, changes)
         except control.InvalidInput as error:
             getattr(form, error.field or "name").errors.append(error.message)
         except control.AccountError as error:

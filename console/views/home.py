@@ -12,7 +12,9 @@ bp = Blueprint("home", __name__)
 
 @bp.get("/")
 def index():
-    """Send administrators to their start page and everyone else to sign in."""
-    if current_user.is_authenticated and getattr(current_user, "is_admin", False):
-        return redirect(landing_url(current_user))
+    """Send administrators to their start page, participants to their account, others to sign in."""
+    if current_user.is_authenticated:
+        if current_user.is_admin:
+            return redirect(landing_url(current_user))
+        return redirect(url_for("account.index"))
     return redirect(url_for("auth.login"))

@@ -1,4 +1,6 @@
-"""Platform staff: the partner orgs and the whole audit trail."""
+"""Platform staff: the partner orgs, the whole audit trail and the mail outbox."""
+
+import uuid
 
 import sqlalchemy as sa
 from flask import Blueprint
@@ -16,9 +18,11 @@ from console.extensions import db
 from console.htmx import render
 from console.models import Member
 from console.models import Org
+from console.models import OutboxMessage
 from console.pagination import CursorError
 from console.permissions import staff_required
 from console.services import audit as trail
+from console.services import mail
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 
@@ -71,3 +75,31 @@ def audit():
         show_org=filters.org is None and not filters.platform,
         show_scope=True,
     )
+
+
+@bp.get("/outbox")
+@staff_required
+def outbox():
+    """List the mail outbox, newest first."""
+    try:
+        page = mail.outbox_page(request.args.get("cursor"), current_app.config["PAGE_SIZE"])
+    except CursorError as error:
+        abort(400, str(error))
+    return render(
+        "staff/outbox.html",
+        "staff/_outbox.html",
+        page=page,
+        delivering=bool(current_app.config["MAIL_URL"]),
+    )
+
+
+@bp.get("/outbox/<uuid:message_id>")
+@staff_required
+def outbox_message(message_id: uuid.UUID):
+    """Show one message; its body only when the console delivers no mail (the demo)."""
+    message = db.session.get(OutboxMessage, message_id) or abort(404)
+    show_body = not current_app.config["MAIL_URL"]
+    if show_body:
+        mail.read_message(current_user, message)
+        db.session.commit()
+    return render_template("staff/outbox_message.html", message=message, show_body=show_body)
