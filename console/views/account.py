@@ -28,7 +28,6 @@ from console.extensions import limiter
 from console.formatting import duration
 from console.formatting import trail_rows
 from console.forms import account as forms
-from console.forms.auth import EmptyForm
 from console.htmx import redirect_to
 from console.htmx import render
 from console.models import LinkPurpose
@@ -212,22 +211,15 @@ def register():
 
 @bp.route("/confirm/<token>", methods=["GET", "POST"])
 def confirm_email(token: str):
-    """Confirm a new account's address (a button, so mail scanners cannot spend the link)."""
+    """Confirm a new account's address: following the mailed link is the confirmation."""
     try:
-        link = service.usable_link(token, LinkPurpose.CONFIRM_EMAIL)
+        service.confirm_registration(token)
     except control.LinkError as error:
+        db.session.rollback()
         return _bad_link(error, None)
-    form = EmptyForm()
-    if form.validate_on_submit():
-        try:
-            service.confirm_registration(token)
-        except control.LinkError as error:
-            db.session.rollback()
-            return _bad_link(error, None)
-        db.session.commit()
-        flash(_("Your address is confirmed. You can sign in now."), "success")
-        return redirect_to(url_for("account.login"))
-    return render_template("account/confirm_email.html", form=form, email=link.new_email)
+    db.session.commit()
+    flash(_("Your address is confirmed. You can sign in now."), "success")
+    return redirect_to(url_for("account.login"))
 
 
 # -- passwords -------------------------------------------------------------------------------
@@ -337,27 +329,16 @@ def change_email():
 
 @bp.route("/email/confirm/<token>", methods=["GET", "POST"])
 def confirm_email_change(token: str):
-    """Let the new address confirm an email change (a button, so mail scanners cannot)."""
+    """Apply an email change: following the link mailed to the new address confirms it."""
     try:
-        link = service.usable_link(token, LinkPurpose.CHANGE_EMAIL)
+        participant = control.confirm_email_change(token)
     except control.LinkError as error:
+        db.session.rollback()
         return _bad_link(error, None)
-    form = EmptyForm()
-    if form.validate_on_submit():
-        try:
-            participant = control.confirm_email_change(token)
-        except control.LinkError as error:
-            db.session.rollback()
-            return _bad_link(error, None)
-        db.session.commit()
-        _sign_out_participant()
-        flash(
-            _("Your email is now %(email)s. Sign in with it.", email=participant.email), "success"
-        )
-        return redirect_to(url_for("account.login"))
-    return render_template(
-        "account/confirm_email_change.html", form=form, link=link, participant=link.participant
-    )
+    db.session.commit()
+    _sign_out_participant()
+    flash(_("Your email is now %(email)s. Sign in with it.", email=participant.email), "success")
+    return redirect_to(url_for("account.login"))
 
 
 # -- profile and data ----------------------------------------------------------------------
