@@ -21,6 +21,7 @@ from console.services import demo as demo_service
 from console.services import mail as mail_service
 from console.services import orgs as orgs_service
 from console.services import participants as participants_service
+from console.services import retention as retention_service
 from console.services import tokens as tokens_service
 
 demo = AppGroup("demo", help="Demo data.")
@@ -31,6 +32,7 @@ participant = AppGroup("participant", help="Participant accounts.")
 audit = AppGroup("audit", help="The audit trail.")
 token = AppGroup("token", help="API tokens.")
 outbox = AppGroup("outbox", help="The mail outbox.")
+retention = AppGroup("retention", help="Data retention.")
 
 
 def cli_actor() -> audit_service.Actor:
@@ -366,7 +368,25 @@ def _deliver_round(quiet: bool) -> None:
             return
 
 
+@retention.command("apply")
+@click.option("--dry-run", is_flag=True, help="Only count what would go.")
+def retention_apply(dry_run: bool) -> None:
+    """Delete or anonymise what is past its retention period (meant for a daily cron)."""
+    report = retention_service.apply_retention(dry_run=dry_run)
+    if not dry_run:
+        db.session.commit()
+    verb = "Would remove" if dry_run else "Removed"
+    click.echo(
+        f"{verb} {report.mail} delivered or failed messages, {report.links} spent links, "
+        f"{report.requests} decided requests; "
+        f"{'would anonymise' if dry_run else 'anonymised'} {len(report.anonymized)} accounts "
+        "deactivated past retention."
+    )
+    for participant_id in report.anonymized:
+        click.echo(f"  anonymised {participant_id}" if not dry_run else f"  due {participant_id}")
+
+
 def register(app: Flask) -> None:
     """Add every command group to ``flask``."""
-    for group in (demo, staff, org, admin, participant, audit, token, outbox):
+    for group in (demo, staff, org, admin, participant, audit, token, outbox, retention):
         app.cli.add_command(group)

@@ -104,6 +104,7 @@ class Participant(UserMixin, db.Model):
     last_sign_in_at: Mapped[datetime | None]
     last_active_at: Mapped[datetime | None]
     password_changed_at: Mapped[datetime | None]
+    deactivated_at: Mapped[datetime | None]
     erased_at: Mapped[datetime | None]
 
     profile: Mapped[Profile] = relationship(

@@ -315,6 +315,7 @@ def deactivate(actor: Any, org: Org, participant: Participant) -> Participant:
         raise AccountError("This account is already deactivated.")
     before = participant.effective_status()
     participant.status = AccountStatus.DEACTIVATED
+    participant.deactivated_at = utcnow()
     participant.suspended_reason = None
     participant.suspended_until = None
     participant.suspended_at = None
@@ -336,6 +337,7 @@ def reactivate(actor: Any, org: Org, participant: Participant) -> Participant:
     if participant.status != AccountStatus.DEACTIVATED:
         raise AccountError("This account is not deactivated.")
     participant.status = AccountStatus.ACTIVE
+    participant.deactivated_at = None
     _notify(participant, org, "account_reactivated")
     audit.record(
         actor,
@@ -865,6 +867,13 @@ def erase(actor: Any, org: Org, participant: Participant, confirmation: str) -> 
     require_managed(org, participant)
     if (confirmation or "").strip().lower() != (participant.email or "").lower():
         raise InvalidInput("Type the account's email address exactly to confirm.", "confirmation")
+    anonymize(participant)
+    audit.record(actor, "participant.erased", org=org, target=participant)
+    return participant
+
+
+def anonymize(participant: Participant) -> None:
+    """Remove everything that identifies the participant (see ``erase``); no audit."""
     now = utcnow()
     for field in PROFILE_FIELDS:
         setattr(participant.profile, field, None)
@@ -873,6 +882,7 @@ def erase(actor: Any, org: Org, participant: Participant, confirmation: str) -> 
     participant.email_verified = False
     participant.password_hash = None
     participant.status = AccountStatus.DEACTIVATED
+    participant.deactivated_at = participant.deactivated_at or now
     participant.suspended_reason = None
     participant.suspended_until = None
     participant.restricted = False
@@ -908,8 +918,6 @@ def erase(actor: Any, org: Org, participant: Participant, confirmation: str) -> 
     )
     db.session.execute(sa.delete(Member).where(Member.participant_id == pid))
     audit.shred(participant)
-    audit.record(actor, "participant.erased", org=org, target=participant)
-    return participant
 
 
 # -- bulk ------------------------------------------------------------------------------

@@ -596,7 +596,7 @@ class _World:
         profile_rows = []
         term_rows = []
         for person in people:
-            status, reason, until = AccountStatus.ACTIVE, None, None
+            status, reason, until, deactivated = AccountStatus.ACTIVE, None, None, None
             roll = rng.random()
             if roll < 0.01:
                 status, reason = AccountStatus.SUSPENDED, "Repeated no-shows at mentoring sessions"
@@ -604,6 +604,7 @@ class _World:
                     until = self.today + timedelta(days=rng.randrange(3, 60))
             elif roll < 0.015:
                 status = AccountStatus.DEACTIVATED
+                deactivated = self.today - timedelta(days=rng.randrange(1, 300))
             managed = person.managed_by
             participant_rows.append(
                 (
@@ -624,6 +625,7 @@ class _World:
                     person.created_at,
                     person.last_active_at,
                     person.last_active_at,
+                    deactivated,
                 )
             )
             profile_rows.append(self._profile(person))
@@ -650,6 +652,7 @@ class _World:
                 "created_at",
                 "last_sign_in_at",
                 "last_active_at",
+                "deactivated_at",
             ),
             participant_rows,
         )

@@ -1,7 +1,8 @@
 """Account control: single-use links, email-change and release requests, participant keys, outbox, API tokens.
 
 Also records on each participant when a suspension began, when the password
-last changed, and when the account was erased.
+last changed, when the account was deactivated (retention counts from then) and
+when it was erased.
 
 Revision ID: bd00795af006
 Revises: ec217145950d
@@ -123,6 +124,7 @@ def upgrade():
     with op.batch_alter_table('participants', schema=None) as batch_op:
         batch_op.add_column(sa.Column('suspended_at', sa.DateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column('password_changed_at', sa.DateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('deactivated_at', sa.DateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column('erased_at', sa.DateTime(timezone=True), nullable=True))
 
 
@@ -130,6 +132,7 @@ def upgrade():
 def downgrade():
     with op.batch_alter_table('participants', schema=None) as batch_op:
         batch_op.drop_column('erased_at')
+        batch_op.drop_column('deactivated_at')
         batch_op.drop_column('password_changed_at')
         batch_op.drop_column('suspended_at')
 
