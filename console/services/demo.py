@@ -39,6 +39,7 @@ from console.models import Program
 from console.models import SearchTerm
 from console.services import admins
 from console.services import audit
+from console.services import control
 from console.services import orgs
 from console.services.auth import hash_password
 from console.services.bulk import insert_rows
@@ -308,6 +309,7 @@ class _World:
         self.actor = audit.Actor(type="system", name="demo seed")
         self.programs: dict[str, list[Program]] = {}
         self.orgs: dict[str, Org] = {}
+        self.admins: dict[str, Any] = {}
 
     def uuid(self) -> uuid.UUID:
         return uuid.UUID(int=self.rng.getrandbits(128), version=4)
@@ -366,6 +368,7 @@ class _World:
             ),
             events,
         )
+        self._story(people)
         report.participants = len(people)
         report.demo_members = size
         report.sign_ins = sign_ins()
@@ -387,9 +390,10 @@ class _World:
             ("support", "Sofía Support"),
             ("analyst", "Ana Analyst"),
         ):
-            admins.add_admin(
+            admin = admins.add_admin(
                 self.actor, demo, f"{role}@{DEMO_ORG.domain}", role, name, DEMO_PASSWORD
             )
+            self.admins[role] = admin
         for plan in OTHER_ORGS:
             admins.add_admin(
                 self.actor,
@@ -399,6 +403,33 @@ class _World:
                 f"Owner of {plan.name}",
                 DEMO_PASSWORD,
             )
+
+    def _story(self, people: list[_Person]) -> None:
+        """Let the demo owner have done what owners do, so every page has something to show."""
+        demo = self.orgs[DEMO_SLUG]
+        managed = [p for p in people if p.managed_by is DEMO_ORG and p.last_active_at is not None][
+            :6
+        ]
+        if len(managed) < 6:
+            return
+        accounts = [db.session.get(Participant, p.id) for p in managed]
+        owner, support = self.admins["owner"], self.admins["support"]
+        for account in accounts[:3]:
+            audit.record(
+                owner,
+                "participant.viewed",
+                org=demo,
+                target=account,
+                details={"private_fields": True},
+            )
+        suspended, restricted, reset, asker, leaver, _spare = accounts
+        if suspended.status == AccountStatus.ACTIVE:
+            control.suspend(owner, demo, suspended, "Missed three mentoring sessions in a row")
+        if not restricted.restricted:
+            control.restrict(owner, demo, restricted)
+        control.send_reset_link(support, demo, reset)
+        control.request_email_change(asker, f"{asker.email.split('@')[0]}.personal@mail.example")
+        control.ask_release(leaver, "I left the company and run my own business now.")
 
     def _person(self, plan: OrgPlan | None) -> _Person:
         rng = self.rng
