@@ -105,7 +105,7 @@ def _print_sign_ins(sign_ins: list[tuple[str, str, str]]) -> None:
         if email:
             click.echo(f"  {who:<48} {email:<36} {password}")
         else:
-            click.echo(f"  {who:<48} {'any demo member email':<36} {password}")
+            click.echo(f"  {who:<48} {'(none yet)':<36} {password}")
 
 
 @staff.command("create")

@@ -272,8 +272,29 @@ def sign_ins() -> list[tuple[str, str, str]]:
         ("admin of demo", f"admin@{domain}", DEMO_PASSWORD),
         ("support of demo", f"support@{domain}", DEMO_PASSWORD),
         ("analyst of demo", f"analyst@{domain}", DEMO_PASSWORD),
-        ("participant (at /account/login)", "", DEMO_PASSWORD),
+        ("participant managed by demo (/account/login)", _sample_participant(), DEMO_PASSWORD),
     ]
+
+
+def _sample_participant() -> str:
+    # Any active member the demo org manages, first by name: one to try the
+    # participant's side with.
+    return (
+        db.session.scalar(
+            sa.select(Participant.email)
+            .join(Member, Member.participant_id == Participant.id)
+            .join(Org, Org.id == Member.org_id)
+            .where(
+                Org.slug == DEMO_SLUG,
+                Participant.managed_by_org_id == Org.id,
+                Participant.status == AccountStatus.ACTIVE,
+                Participant.restricted.is_(False),
+            )
+            .order_by(Member.sort_name)
+            .limit(1)
+        )
+        or ""
+    )
 
 
 def seed(
