@@ -38,6 +38,14 @@ class ClaimStatus(StrEnum):
 OPEN_CLAIMS = (ClaimStatus.PENDING.value, ClaimStatus.EFFECTIVE.value)
 
 
+def display_domain(domain: str) -> str:
+    """Return a stored (ASCII) domain as people write it: ``bücher.example``."""
+    try:
+        return domain.encode("ascii").decode("idna")
+    except UnicodeError:
+        return domain
+
+
 def _check(column: str, values: type[StrEnum]) -> sa.CheckConstraint:
     allowed = ", ".join(f"'{v.value}'" for v in values)
     return sa.CheckConstraint(f"{column} IN ({allowed})", name=column)
@@ -101,11 +109,7 @@ class OrgDomain(db.Model):
 
     @property
     def unicode_name(self) -> str:
-        """Return the domain as people write it (``bücher.example`` for ``xn--bcher-kva…``)."""
-        try:
-            return self.domain.encode("ascii").decode("idna")
-        except UnicodeError:
-            return self.domain
+        return display_domain(self.domain)
 
     def __repr__(self) -> str:
         return f"<OrgDomain {self.domain} {self.status}>"
@@ -158,3 +162,7 @@ class DomainClaim(db.Model):
     participant: Mapped[Participant] = relationship()
     org: Mapped[Org] = relationship()
     org_domain: Mapped[OrgDomain | None] = relationship()
+
+    @property
+    def unicode_name(self) -> str:
+        return display_domain(self.domain)
