@@ -309,11 +309,12 @@ def claim_emails(
 
 
 def claim_batch(
-    actor: Any, org: Org, domain: OrgDomain, via: str = Via.OWNER, batch: int = BATCH
+    actor: Any, org: Org, domain: OrgDomain, via: str = Via.OWNER, batch: int | None = None
 ) -> tuple[list[ClaimResult], int]:
     """Claim the next ``batch`` claimable accounts; return the results and how many remain."""
     require_verified(domain)
-    accounts = list(db.session.scalars(claimable(domain).order_by(Participant.email).limit(batch)))
+    wanted = claimable(domain).order_by(Participant.email).limit(batch or BATCH)
+    accounts = list(db.session.scalars(wanted))
     results = claim_accounts(actor, org, domain, accounts, via)
     remaining, _capped = count_claimable(domain)
     return results, remaining

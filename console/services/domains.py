@@ -171,6 +171,10 @@ def normalize_domain(raw: str) -> str:
         )
     if not re.search(r"[a-z]", labels[-1]):
         raise invalid
+    if _public_suffix(labels):
+        raise InvalidDomain(
+            _("%(domain)s is a public suffix, not an organization's domain.", domain=value[:100])
+        )
     for label in labels:
         if label.startswith("xn--"):
             try:
@@ -753,7 +757,7 @@ def release_claims(
 
 
 def release_batch(
-    actor: Any, org: Org, domain: OrgDomain, batch: int = claims.BATCH
+    actor: Any, org: Org, domain: OrgDomain, batch: int | None = None
 ) -> tuple[list[ReleaseResult], int]:
     """Release the next ``batch`` open claims of the domain; return results and how many remain."""
     chosen = list(
@@ -761,7 +765,7 @@ def release_batch(
             sa.select(DomainClaim)
             .where(DomainClaim.domain_id == domain.id, DomainClaim.status.in_(OPEN_CLAIMS))
             .order_by(DomainClaim.created_at, DomainClaim.id)
-            .limit(batch)
+            .limit(batch or claims.BATCH)
         )
     )
     results = release_claims(actor, org, domain, chosen)
