@@ -1410,3 +1410,82 @@ def test_the_email_domain_key_follows_the_email(make_participant):
     assert person.email_domain_key == "example.home"
     person.email = None
     assert person.email_domain_key is None
+
+
+def test_two_orgs_verifying_at_once_cannot_both_win(acme, make_org, dns, owner, monkeypatch):
+    rival = make_org()
+    mine = domains.add_domain(ACTOR, acme[0], "acme.example")
+    lapsed = domains.add_domain(ACTOR, acme[0], "old.example")
+    lapsed.status, lapsed.lapsed_at, lapsed.missing_since = "lapsed", utcnow(), utcnow()
+    verified(rival, "acme.example", dns)
+    verified(rival, "old.example", dns)
+    publish(dns, mine)
+    publish(dns, lapsed)
+    # As if the rival's verification landed between our check and our write.
+    monkeypatch.setattr(domains, "verified_elsewhere", lambda domain: False)
+    response = post(owner, "/orgs/acme/domains/acme.example/check")
+    assert response.status_code == 409 and "Another organization" in page_text(response)
+    assert fresh(mine).status == "pending"
+    check = domains.recheck(lapsed)
+    assert check.events == [] and fresh(lapsed).status == "lapsed"
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(OrgDomain)) == 4
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/orgs/acme/domains/%00",
+        "/orgs/acme/domains/" + "a" * 400 + ".example",
+        "/orgs/acme/domains/xn--.example/claimable",
+        "/orgs/acme/domains/acme.example/claimable?q=%F4%8F%BF%BF",
+        "/orgs/acme/domains/acme.example/claimable?q=%00%00",
+        "/orgs/acme/domains/acme.example/claimable?cursor=%00",
+        "/orgs/acme/domains/acme.example/claims?cursor=eyJ4IjoxfQ",
+        "/orgs/acme/domains/b%C3%BCcher.example",
+    ],
+)
+def test_garbage_in_domain_pages_is_never_a_500(acme, dns, owner, path):
+    verified(acme[0], "acme.example", dns)
+    assert owner.get(path).status_code in (200, 400, 404)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/domains/%00/verify",
+        "/api/v1/domains/acme.example/claimable?q=%F4%8F%BF%BF",
+        "/api/v1/domains/acme.example/claimable?cursor=%FF",
+        "/api/v1/domains/acme.example/claimable?limit=-1",
+    ],
+)
+def test_garbage_in_domain_api_calls_is_never_a_500(api, acme, dns, path):
+    verified(acme[0], "acme.example", dns)
+    method = "POST" if path.endswith("verify") else "GET"
+    assert api.open(method, path).status_code in (200, 404, 422)
+
+
+def test_the_notice_period_is_0_to_30_days(acme, owner):
+    response = post(owner, "/orgs/acme/domains/notice", {"notice_days": "31"})
+    assert response.status_code == 200 and 'aria-invalid="true"' in response.get_data(as_text=True)
+    assert post(owner, "/orgs/acme/domains/notice", {"notice_days": "-1"}).status_code == 200
+    assert post(owner, "/orgs/acme/domains/notice", {"notice_days": "x"}).status_code == 200
+    assert fresh(acme[0]).claim_notice_days == 0
+    with pytest.raises(domains.InvalidDomain):
+        domains.set_claim_notice(ACTOR, acme[0], 31)
+    acme[0].claim_notice_days = 45
+    with pytest.raises(sa.exc.IntegrityError):
+        db.session.flush()
+
+
+def test_removing_a_domain_drops_its_pending_claims(acme, dns, owner, make_participant):
+    org = acme[0]
+    org.claim_notice_days = 7
+    domain = verified(org, "acme.example", dns)
+    ana = make_participant(email="ana@acme.example")
+    claims.claim_accounts(ACTOR, org, domain, [ana])
+    response = post(owner, "/orgs/acme/domains/acme.example/remove")
+    assert response.status_code == 303
+    claim = db.session.scalar(sa.select(DomainClaim))
+    assert claim.status == "dropped" and claim.end_reason == "domain_removed"
+    assert claim.domain_id is None or fresh(claim).domain_id is None
+    assert "withdrew the claim" in mails("claim_dropped", ana)[0].text_body

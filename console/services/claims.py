@@ -129,7 +129,7 @@ def claimable(domain: OrgDomain, q: str = "") -> sa.Select[Any]:
     stmt = sa.select(Participant).where(_in_domain(domain), _unclaimed())
     words = participants.fold(q.replace("\x00", "")).split()[:5]
     for word in words:
-        upper = word[:-1] + chr(ord(word[-1]) + 1)
+        upper = word[:-1] + chr(min(ord(word[-1]) + 1, 0x10FFFF))
         stmt = stmt.where(
             sa.exists().where(
                 SearchTerm.participant_id == Participant.id,
@@ -204,6 +204,14 @@ def pending_claim(participant: Participant) -> DomainClaim | None:
     """Return the claim waiting to take effect on the participant's account, if any."""
     claim = open_claim(participant)
     return claim if claim is not None and claim.status == ClaimStatus.PENDING else None
+
+
+def accounts_by_id(ids: list[uuid.UUID]) -> list[Participant]:
+    """Return the accounts with these ids, in that order (unknown ids are left out)."""
+    found = {
+        p.id: p for p in db.session.scalars(sa.select(Participant).where(Participant.id.in_(ids)))
+    }
+    return [found[pid] for pid in ids if pid in found]
 
 
 def open_claims_by_id(domain: OrgDomain, ids: list[uuid.UUID]) -> list[DomainClaim]:

@@ -14,6 +14,8 @@ from __future__ import annotations
 import re
 import secrets
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from dataclasses import field
 from datetime import datetime
@@ -476,15 +478,14 @@ def verify_by_hand(actor: Any, domain: OrgDomain, reason: str) -> OrgDomain:
         raise InvalidDomain(_("Keep the reason under 500 characters."))
     if verified_elsewhere(domain):
         raise _taken(domain.domain)
-    now = utcnow()
     before = domain.status
-    domain.status = DomainStatus.VERIFIED
-    domain.verified_at = now
-    domain.lapsed_at = None
-    domain.missing_since = None
-    domain.manual_reason = reason
-    domain.manual_by = audit.describe_actor(actor, domain.org).name
-    db.session.flush()
+    with _verifying(domain):
+        domain.status = DomainStatus.VERIFIED
+        domain.verified_at = utcnow()
+        domain.lapsed_at = None
+        domain.missing_since = None
+        domain.manual_reason = reason
+        domain.manual_by = audit.describe_actor(actor, domain.org).name
     audit.record(
         actor,
         "domain.verified_by_hand",
@@ -570,7 +571,10 @@ def apply_lookup(
             _mark_verified(actor, domain, now, "domain.verified")
             check.events.append("verified")
         elif domain.status == DomainStatus.LAPSED and not verified_elsewhere(domain):
-            _mark_verified(actor, domain, now, "domain.restored")
+            try:
+                _mark_verified(actor, domain, now, "domain.restored")
+            except DomainTaken:
+                return check  # another org verified it meanwhile: it stays lapsed here
             check.events.append("restored")
         elif domain.status == DomainStatus.VERIFIED and domain.verified_by_hand:
             # The record now proves what staff vouched for: re-checks look after it from here.
@@ -619,12 +623,24 @@ def _grace(setting: str) -> timedelta:
     return timedelta(days=float(current_app.config[setting]))
 
 
+@contextmanager
+def _verifying(domain: OrgDomain) -> Iterator[None]:
+    """Apply the changes that verify the domain in a savepoint; refuse if another org won."""
+    # Two orgs verifying one domain at once: the partial unique index lets one win.
+    try:
+        with db.session.begin_nested():
+            yield
+            db.session.flush()
+    except sa.exc.IntegrityError:
+        raise _taken(domain.domain) from None
+
+
 def _mark_verified(actor: Any, domain: OrgDomain, now: datetime, action: str) -> None:
     before = domain.status
-    domain.status = DomainStatus.VERIFIED
-    domain.verified_at = now
-    domain.lapsed_at = None
-    db.session.flush()
+    with _verifying(domain):
+        domain.status = DomainStatus.VERIFIED
+        domain.verified_at = now
+        domain.lapsed_at = None
     audit.record(
         actor,
         action,

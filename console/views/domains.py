@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 
-import sqlalchemy as sa
 from flask import Blueprint
 from flask import abort
 from flask import current_app
@@ -25,7 +24,6 @@ from console.htmx import render
 from console.models import DomainStatus
 from console.models import Org
 from console.models import OrgDomain
-from console.models import Participant
 from console.pagination import CursorError
 from console.permissions import Permission
 from console.permissions import require
@@ -255,12 +253,7 @@ def claim(org: Org, domain: str):
         if request.form.get("all"):
             results, remaining = claims.claim_batch(current_user, org, found)
         else:
-            ids = _selected_ids()
-            accounts = {
-                p.id: p
-                for p in db.session.scalars(sa.select(Participant).where(Participant.id.in_(ids)))
-            }
-            chosen = [accounts[pid] for pid in ids if pid in accounts]
+            chosen = claims.accounts_by_id(_selected_ids())
             results = claims.claim_accounts(current_user, org, found, chosen)
     except claims.ClaimError as error:
         abort(error.status, error.message)
