@@ -361,7 +361,6 @@ class Zone:
     def __init__(self) -> None:
         self.records: dict[str, list[str]] = {}
         self.names: set[str] = set()
-        self.queries = 0
 
     def txt(self, name: str, *values: str) -> None:
         """Publish TXT records at ``name`` (replacing any there)."""
@@ -378,7 +377,6 @@ class Zone:
     def clear(self) -> None:
         self.records.clear()
         self.names.clear()
-        self.queries = 0
 
     def resolve(self, request: Any, handler: Any) -> Any:
         from dnslib import QTYPE
@@ -386,7 +384,6 @@ class Zone:
         from dnslib import RR
         from dnslib import TXT
 
-        self.queries += 1
         reply = request.reply()
         name = str(request.q.qname).rstrip(".").lower()
         if name in self.records:

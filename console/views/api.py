@@ -390,7 +390,7 @@ def show_participant(id: uuid.UUID):
 @bp.post("/participants")
 @require_scope(Scope.PARTICIPANTS_WRITE)
 def create_participant():
-    """Provision a new account that the org manages, with a confirmed email."""
+    """Provision a new managed account, or claim an existing one in a verified domain."""
     body = json_body(CREATE_FIELDS, required=("email", "name"))
     email, name = text(body, "email", required=True), text(body, "name", required=True)
     password, role = text(body, "password"), text(body, "role")
