@@ -32,6 +32,7 @@ from console.views import api
 from console.views import audit
 from console.views import auth
 from console.views import control
+from console.views import domains
 from console.views import home
 from console.views import orgs
 from console.views import participants
@@ -83,7 +84,19 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     """Mount every area of the console."""
-    for module in (home, auth, orgs, participants, control, requests, audit, staff, api, account):
+    for module in (
+        home,
+        auth,
+        orgs,
+        participants,
+        control,
+        requests,
+        audit,
+        domains,
+        staff,
+        api,
+        account,
+    ):
         app.register_blueprint(module.bp)
     # The API authenticates by bearer header only, never by cookie: no CSRF to forge.
     csrf.exempt(api.bp)

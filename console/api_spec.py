@@ -97,10 +97,26 @@ def _schemas() -> dict[str, Any]:
             "description": "Slug of the org that manages the account, if any.",
         },
         "programs": {"type": "array", "items": _ref("Program")},
-        "joined_at": DATE_TIME,
+        "joined_at": {
+            **DATE_TIME,
+            "type": ["string", "null"],
+            "description": "When the account joined the org; null for an account that is not "
+            "a member (yet): the claimable list, a claim in its notice period.",
+        },
         "last_active_at": {**DATE_TIME, "type": ["string", "null"]},
     }
     required = list(participant_properties)
+    claim = _object(
+        {
+            "status": {"type": "string", "enum": ["pending", "effective"]},
+            "domain": {"type": "string"},
+            "effective_at": {
+                **DATE_TIME,
+                "description": "When the claim took effect, or takes effect after its notice.",
+            },
+        },
+        ["status", "domain", "effective_at"],
+    )
     return {
         "Problem": {
             "type": "object",
@@ -133,6 +149,87 @@ def _schemas() -> dict[str, Any]:
             [*required, "pending_email"],
         ),
         "ParticipantList": _list_of("Participant"),
+        "Claim": claim,
+        "ParticipantClaimed": _object(
+            {
+                **participant_properties,
+                "claimed": {"type": "boolean", "const": True},
+                "claim": _ref("Claim"),
+            },
+            [*required, "claimed", "claim"],
+        ),
+        "Domain": _object(
+            {
+                "domain": {
+                    "type": "string",
+                    "description": "Lower case, IDNA (ASCII) form, no trailing dot.",
+                },
+                "status": {
+                    "type": "string",
+                    "enum": ["pending", "verified", "lapsed", "failed"],
+                    "description": (
+                        "pending: never checked; failed: the last check did not find the "
+                        "record; verified: found (or verified by platform staff); lapsed: "
+                        "the record went missing for the grace period, no new claims."
+                    ),
+                },
+                "txt_name": {"type": "string", "examples": ["_partner-console.acme.example"]},
+                "txt_value": {
+                    "type": "string",
+                    "examples": ["partner-console-verification=3q2-7wEx…"],
+                },
+                "verified_at": {**DATE_TIME, "type": ["string", "null"]},
+                "include_subdomains": {"type": "boolean"},
+            },
+            ["domain", "status", "txt_name", "txt_value", "verified_at", "include_subdomains"],
+        ),
+        "DomainList": _list_of("Domain"),
+        "DomainCreate": _object(
+            {"domain": {"type": "string", "maxLength": 300, "examples": ["acme.example"]}},
+            ["domain"],
+        ),
+        "ClaimRequest": _object(
+            {
+                "emails": {
+                    "type": "array",
+                    "items": {"type": "string", "format": "email"},
+                    "minItems": 1,
+                    "maxItems": 500,
+                },
+                "all": {
+                    "type": "boolean",
+                    "const": True,
+                    "description": "Claim the next batch (200) of every claimable account.",
+                },
+            }
+        ),
+        "ClaimResult": _object(
+            {
+                "email": {"type": "string"},
+                "status": {
+                    "type": "string",
+                    "enum": ["claimed", "pending", "already_claimed", "refused"],
+                    "description": (
+                        "claimed: managed now; pending: told, takes effect after the notice "
+                        "period; already_claimed: nothing to do; refused: see detail."
+                    ),
+                },
+                "participant_id": {**UUID, "type": ["string", "null"]},
+                "effective_at": {**DATE_TIME, "type": ["string", "null"]},
+                "detail": {"type": "string"},
+            },
+            ["email", "status", "participant_id", "effective_at", "detail"],
+        ),
+        "ClaimResults": _object(
+            {
+                "results": {"type": "array", "items": _ref("ClaimResult")},
+                "remaining": {
+                    "type": "integer",
+                    "description": 'Accounts still claimable; repeat {"all": true} until 0.',
+                },
+            },
+            ["results", "remaining"],
+        ),
         "ParticipantCreate": _object(
             {
                 "email": {"type": "string", "format": "email", "maxLength": 320},
@@ -249,6 +346,16 @@ def _parameters() -> dict[str, Any]:
             "description": "The participant's id; only the org's members are found.",
             "schema": UUID,
         },
+        "domain": {
+            "name": "domain",
+            "in": "path",
+            "required": True,
+            "description": "One of the org's domains (any case; Unicode or IDNA form).",
+            "schema": text,
+        },
+        "claimable_q": _query(
+            "q", "Search: the start of any word of the name, or of the email.", text
+        ),
         "cursor": _query("cursor", "The `next_cursor` of the previous page.", text),
         "limit": _query(
             "limit",
@@ -313,6 +420,11 @@ def _responses() -> dict[str, Any]:
         "Unauthorized": unauthorized,
         "Forbidden": _problem("The token lacks the scope this operation needs."),
         "NotFound": _problem("No such participant among this org's members."),
+        "DomainNotFound": _problem("No such domain in this organization."),
+        "DomainConflict": _problem(
+            "Another org has verified the domain, the org already has it, or the domain is "
+            "not verified (or has lapsed) and grants no claims."
+        ),
         "Conflict": _problem(
             "The org does not manage the account, or its state or the email conflicts."
         ),
@@ -360,6 +472,18 @@ def _operation(
     return operation
 
 
+def _domain_operation(
+    operation_id: str, summary: str, ok: dict[str, Any], **kwargs: Any
+) -> dict[str, Any]:
+    operation = _operation(operation_id, summary, "domains:write", ok, **kwargs)
+    responses = operation["responses"]
+    if "404" in responses:
+        responses["404"] = {"$ref": "#/components/responses/DomainNotFound"}
+    if "409" in responses:
+        responses["409"] = {"$ref": "#/components/responses/DomainConflict"}
+    return operation
+
+
 ACTIONS = {
     "unsuspend": "Lift a suspension.",
     "restrict": "Stop the participant from changing or deleting profile data.",
@@ -397,7 +521,18 @@ def _paths() -> dict[str, Any]:
                         **participant,
                         "description": "Created.",
                         "headers": {"Location": {"schema": {"type": "string"}}},
-                    }
+                    },
+                    "200": _json(
+                        "ParticipantClaimed",
+                        "An unmanaged account with this email exists, in one of the org's "
+                        "verified domains: it was claimed and is managed now (its name and "
+                        "password stay its own). Otherwise an existing email is a 409.",
+                    ),
+                    "202": _json(
+                        "ParticipantClaimed",
+                        "As 200, but the org has a notice period: the participant is told and "
+                        "the claim takes effect at `claim.effective_at`.",
+                    ),
                 },
                 body="ParticipantCreate",
                 errors=("409",),
@@ -467,6 +602,76 @@ def _paths() -> dict[str, Any]:
                 errors=("422",),
             )
         },
+        "/domains": {
+            "get": _domain_operation(
+                "list_domains",
+                "List the org's domains with the TXT record each must publish.",
+                {"200": _json("DomainList", "Every domain (one page).")},
+            ),
+            "post": _domain_operation(
+                "add_domain",
+                "Add a domain to verify (refused: malformed, public mailbox providers, a domain "
+                "another org verified).",
+                {"201": _json("Domain", "Added, pending: publish the record, then verify.")},
+                body="DomainCreate",
+                errors=("409",),
+            ),
+        },
+        "/domains/{domain}/verify": {
+            "post": _domain_operation(
+                "verify_domain",
+                "Look the TXT record up now; the domain comes back as the check left it.",
+                {
+                    "200": {
+                        **_json("Domain", "Checked (see `status`)."),
+                        "headers": {
+                            "Verification-Result": {
+                                "schema": {
+                                    "type": "string",
+                                    "enum": [
+                                        "found",
+                                        "nxdomain",
+                                        "no_record",
+                                        "wrong_value",
+                                        "timeout",
+                                        "error",
+                                    ],
+                                },
+                                "description": (
+                                    "What the look-up found: a name that does not exist "
+                                    "(nxdomain), no TXT record, another value, or no answer "
+                                    "(timeout, error: nothing changes)."
+                                ),
+                            }
+                        },
+                    }
+                },
+                parameters=("domain",),
+                body="Empty",
+                errors=("404", "409"),
+            )
+        },
+        "/domains/{domain}/claimable": {
+            "get": _domain_operation(
+                "list_claimable",
+                "List the unmanaged accounts with a confirmed email in the verified domain "
+                "(subdomains only when the domain includes them), by email.",
+                {"200": _json("ParticipantList", "One page of claimable accounts.")},
+                parameters=("domain", "claimable_q", "cursor", "limit"),
+                errors=("404", "409", "422"),
+            )
+        },
+        "/domains/{domain}/claims": {
+            "post": _domain_operation(
+                "claim_accounts",
+                "Claim accounts by email, or the next batch of all; safe to repeat. Claims take "
+                "effect at once unless the org set a notice period.",
+                {"200": _json("ClaimResults", "What happened to each account.")},
+                parameters=("domain",),
+                body="ClaimRequest",
+                errors=("404", "409"),
+            )
+        },
         "/openapi.json": {
             "get": {
                 "operationId": "openapi",
@@ -505,7 +710,8 @@ def document() -> dict[str, Any]:
             "title": "Partner Console API",
             "version": "1.0.0",
             "description": (
-                "Act on your organization's participants and read its audit trail. "
+                "Act on your organization's participants, read its audit trail, verify its "
+                "email domains and claim the accounts that use them. "
                 "Authenticate with an org token: `Authorization: Bearer pc_…` "
                 "(`flask --app console token create --org SLUG --scope …`). "
                 "Errors are RFC 9457 problem documents (`application/problem+json`)."

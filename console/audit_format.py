@@ -32,6 +32,7 @@ AREA_LABELS = {
     "participant": (_l("Participants"), _l("Any participant action")),
     "admin": (_l("Administrators"), _l("Any administrator action")),
     "org": (_l("Organization and programs"), _l("Any organization or program action")),
+    "domain": (_l("Domains"), _l("Any domain action")),
     "token": (_l("API tokens"), _l("Any API token action")),
     "audit": (_l("Audit trail"), _l("Any audit trail action")),
     "platform": (_l("Platform"), _l("Any platform action")),
@@ -61,6 +62,19 @@ ACTION_LABELS = {
     "participant.release_declined": _l("Release declined"),
     "participant.exported": _l("Data exported"),
     "participant.erased": _l("Erased"),
+    "participant.claim_announced": _l("Claim announced"),
+    "participant.claimed": _l("Claimed through a domain"),
+    "participant.claim_dropped": _l("Claim dropped"),
+    "org.claim_notice_changed": _l("Claim notice period changed"),
+    "domain.added": _l("Domain added"),
+    "domain.checked": _l("Domain checked"),
+    "domain.verified": _l("Domain verified"),
+    "domain.verified_by_hand": _l("Domain verified by hand"),
+    "domain.updated": _l("Domain options changed"),
+    "domain.lapsed": _l("Domain lapsed"),
+    "domain.restored": _l("Domain restored"),
+    "domain.accounts_released": _l("Accounts released (domain lapsed)"),
+    "domain.removed": _l("Domain removed"),
     "admin.added": _l("Administrator added"),
     "admin.role_changed": _l("Role changed"),
     "admin.signed_in": _l("Signed in"),
@@ -111,6 +125,27 @@ SENTENCES = {
     "participant.release_declined": _l("declined to stop managing the account of %(target)s"),
     "participant.exported": _l("exported the data of %(target)s"),
     "participant.erased": _l("erased the account of %(target)s"),
+    "participant.claim_announced": _l(
+        "told %(target)s that the claim through %(domain)s takes effect on %(until)s"
+    ),
+    "participant.claimed": _l("took over the account of %(target)s through %(domain)s"),
+    "participant.claim_dropped": _l(
+        "dropped the claim on the account of %(target)s through %(domain)s (%(reason)s)"
+    ),
+    "org.claim_notice_changed": _l(
+        "changed the claim notice period from %(before)s to %(after)s days"
+    ),
+    "domain.added": _l("added the domain %(domain)s"),
+    "domain.checked": _l("checked the DNS record of %(domain)s: %(result)s"),
+    "domain.verified": _l("verified %(domain)s by its DNS record"),
+    "domain.verified_by_hand": _l("verified %(domain)s by hand — reason: %(reason)s"),
+    "domain.updated": _l("changed the options of %(domain)s"),
+    "domain.lapsed": _l("marked %(domain)s as lapsed: its DNS record went missing"),
+    "domain.restored": _l("restored %(domain)s: its DNS record is back"),
+    "domain.accounts_released": _l(
+        "released %(released)s accounts claimed through %(domain)s (%(reason)s)"
+    ),
+    "domain.removed": _l("removed the domain %(domain)s"),
     "admin.added": _l("gave %(target)s the role %(role)s"),
     "admin.role_changed": _l("changed the role of %(target)s from %(before)s to %(after)s"),
     "admin.signed_in": _l("signed in (%(method)s)"),
@@ -162,6 +197,7 @@ TARGET_LABELS = {
     "api_token": _l("API token"),
     "program": _l("program"),
     "org": _l("organization"),
+    "domain": _l("domain"),
 }
 CSV_HEADER = (
     "at",
@@ -360,6 +396,12 @@ def _sentence(action: str, details: dict[str, Any]) -> tuple[str, dict[str, str]
         return action, {"email": get("email")}
     if action == "participant.released":
         return action, {"reason": get("reason")}
+    if action.startswith("domain.") or action.startswith("participant.claim"):
+        return action, {name: get(name) for name in ("domain", "result", "reason", "released")} | {
+            "until": _day_of(details["until"]) if details.get("until") else "—"
+        }
+    if action == "org.claim_notice_changed":
+        return action, change("claim_notice_days")
     if action == "admin.added":
         return action, {"role": role_label(details.get("role"))}
     if action == "admin.role_changed":

@@ -12,12 +12,16 @@ from flask import Flask
 from flask import current_app
 from flask.cli import AppGroup
 
+from console.config import ConfigError
+from console.config import parse_nameservers
 from console.extensions import db
 from console.models import AuditEvent
 from console.models import Scope
 from console.services import admins as admins_service
 from console.services import audit as audit_service
+from console.services import claims as claims_service
 from console.services import demo as demo_service
+from console.services import domains as domains_service
 from console.services import mail as mail_service
 from console.services import orgs as orgs_service
 from console.services import participants as participants_service
@@ -33,6 +37,7 @@ audit = AppGroup("audit", help="The audit trail.")
 token = AppGroup("token", help="API tokens.")
 outbox = AppGroup("outbox", help="The mail outbox.")
 retention = AppGroup("retention", help="Data retention.")
+domains = AppGroup("domains", help="Verified domains and the accounts claimed through them.")
 
 
 def cli_actor() -> audit_service.Actor:
@@ -386,7 +391,54 @@ def retention_apply(dry_run: bool) -> None:
         click.echo(f"  anonymised {participant_id}" if not dry_run else f"  due {participant_id}")
 
 
+@domains.command("recheck")
+def domains_recheck() -> None:
+    """Re-check every verified and lapsed domain, then apply the claims whose notice is over."""
+    try:
+        parse_nameservers(current_app.config["DNS_NAMESERVERS"])
+    except ConfigError as error:
+        raise click.ClickException(str(error)) from None
+    totals: dict[str, int] = {}
+    released = 0
+    ids = domains_service.due_for_recheck()
+    for domain_id in ids:
+        domain = domains_service.get_domain(domain_id)
+        if domain is None:
+            continue
+        check = domains_service.recheck(domain)
+        db.session.commit()
+        released += check.released
+        for event in [check.lookup.outcome, *check.events]:
+            totals[event] = totals.get(event, 0) + 1
+        events = f" -> {', '.join(check.events)}" if check.events else ""
+        detail = f" ({check.lookup.detail})" if check.lookup.detail else ""
+        click.echo(
+            f"  {domain.domain} (org {domain.org.slug}): {check.lookup.outcome}{detail}, "
+            f"{domain.status}{events}"
+            + (f", {check.released} accounts released" if check.released else "")
+        )
+    click.echo(
+        f"Checked {len(ids)} domains: {totals.get('found', 0)} found, "
+        f"{sum(totals.get(k, 0) for k in ('nxdomain', 'no_record', 'wrong_value'))} missing, "
+        f"{totals.get('timeout', 0) + totals.get('error', 0)} unanswered; "
+        f"{totals.get('lapsed', 0)} lapsed, {totals.get('restored', 0)} restored, "
+        f"{released} accounts released."
+    )
+    applied = {"effective": 0, "dropped": 0}
+    while due := claims_service.due():
+        for claim in due:
+            outcome = claims_service.apply(audit_service.SYSTEM, claim)
+            applied[outcome] += 1
+            click.echo(f"  claim {claim.id} on {claim.domain} (org {claim.org.slug}): {outcome}")
+        db.session.commit()
+    click.echo(
+        f"Claims past their notice period: {applied['effective']} took effect, "
+        f"{applied['dropped']} dropped."
+    )
+
+
 def register(app: Flask) -> None:
     """Add every command group to ``flask``."""
-    for group in (demo, staff, org, admin, participant, audit, token, outbox, retention):
+    groups = (demo, staff, org, admin, participant, audit, token, outbox, retention, domains)
+    for group in groups:
         app.cli.add_command(group)

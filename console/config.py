@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from collections.abc import Mapping
@@ -20,6 +21,9 @@ DEFAULTS: dict[str, Any] = {
     "MAIL_URL": None,
     "MAIL_FROM": "Partner Console <no-reply@partner-console.example>",
     "DNS_NAMESERVERS": None,
+    "DNS_TIMEOUT": 5.0,
+    "DOMAIN_LAPSE_GRACE_DAYS": 7,
+    "DOMAIN_RELEASE_GRACE_DAYS": 30,
     "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
     "PROXY_COUNT": 0,
     "PAGE_SIZE": 50,
@@ -70,6 +74,35 @@ def database_uri(url: str | None, instance_path: str) -> str:
     return url
 
 
+def parse_nameservers(value: Any) -> list[tuple[str, int]]:
+    """Return ``[(ip, port), …]`` from ``"ip:port,…"`` (``[v6]:port`` for IPv6; 53 by default)."""
+    if not value:
+        return []
+    items = value if isinstance(value, list | tuple) else str(value).split(",")
+    servers = []
+    for item in (str(item).strip() for item in items):
+        if not item:
+            continue
+        host, port = item, "53"
+        if item.startswith("["):
+            host, _, rest = item[1:].partition("]")
+            port = rest.removeprefix(":") or "53"
+        elif item.count(":") == 1:
+            host, port = item.split(":")
+        try:
+            ipaddress.ip_address(host)
+            number = int(port)
+            if not 0 < number < 65536:
+                raise ValueError(port)
+        except ValueError:
+            raise ConfigError(
+                f"CONSOLE_DNS_NAMESERVERS must be IP:port,… (such as 127.0.0.1:53 or [::1]:53), "
+                f"not {item!r}."
+            ) from None
+        servers.append((host, number))
+    return servers
+
+
 def _finish(app: Flask) -> None:
     config = app.config
     production = config["ENV"] == "production"
@@ -83,6 +116,7 @@ def _finish(app: Flask) -> None:
     elif not config["SECRET_KEY"]:
         config["SECRET_KEY"] = _development_secret(app.instance_path)
     config["BASE_URL"] = str(config["BASE_URL"]).rstrip("/")
+    parse_nameservers(config["DNS_NAMESERVERS"])
     config["SQLALCHEMY_DATABASE_URI"] = database_uri(config["DATABASE_URL"], app.instance_path)
     config["SESSION_COOKIE_SECURE"] = production
     config["REMEMBER_COOKIE_SECURE"] = production

@@ -78,6 +78,37 @@ JOINED_LABELS = {
     "claimed": _l("claimed through a verified domain"),
     "provisioned": _l("provisioned by the org"),
 }
+DOMAIN_STATUS_LABELS = {
+    "pending": _l("pending"),
+    "verified": _l("verified"),
+    "lapsed": _l("lapsed"),
+    "failed": _l("not found"),
+}
+CLAIM_STATUS_LABELS = {
+    "pending": _l("notice period"),
+    "effective": _l("managed"),
+    "dropped": _l("dropped"),
+    "released": _l("released"),
+}
+# What administrators of the org that manages an account may do (the privacy
+# policy's list): the account page and the claim mails say the same.
+CONTROL_POWERS = (
+    _l(
+        "require you to set a new password: you are signed out everywhere and choose a new one "
+        "at your next sign-in;"
+    ),
+    _l("send you a link to set a new password (they never see or choose your password);"),
+    _l("suspend your access, with a reason and perhaps an end date, and lift the suspension;"),
+    _l("restrict your ability to change or delete your profile information, and lift it;"),
+    _l(
+        "deactivate your account, or remove you from their programs (your data is kept as the "
+        "retention rules say);"
+    ),
+    _l("see the information in and about your account;"),
+    _l("change the email address of your account (both addresses are told);"),
+    _l("change your profile information;"),
+    _l("export your data, or erase your account for good."),
+)
 RELATIONSHIP_LABELS = {
     "requested": _l("requested"),
     "active": _l("active"),
@@ -285,6 +316,11 @@ TRAIL_ACTIONS = {
     "participant.released": _l("Gave up control of your account"),
     "participant.release_declined": _l("Declined your request to be released"),
     "participant.erased": _l("Erased your account"),
+    "participant.claim_announced": _l(
+        "Announced that it will manage your account (its verified email domain)"
+    ),
+    "participant.claimed": _l("Took over management of your account (its verified email domain)"),
+    "participant.claim_dropped": _l("Dropped its claim on your account"),
     "participant.signed_in": _l("Signed in"),
     "participant.signed_out": _l("Signed out"),
     "participant.sign_in_failed": _l("Tried to sign in, and was refused"),
@@ -381,6 +417,7 @@ def org_nav() -> list[tuple[str, str, Permission]]:
         ("participants.index", _("Participants"), Permission.VIEW_PARTICIPANTS),
         ("requests.index", _("Requests"), Permission.MANAGE_PARTICIPANTS),
         ("audit.index", _("Audit"), Permission.VIEW_AUDIT),
+        ("domains.index", _("Domains"), Permission.MANAGE_DOMAINS),
     ]
 
 
@@ -409,6 +446,9 @@ def template_globals() -> dict[str, Any]:
         "status_label": _label(STATUS_LABELS),
         "joined_label": _label(JOINED_LABELS),
         "relationship_label": _label(RELATIONSHIP_LABELS),
+        "domain_status_label": _label(DOMAIN_STATUS_LABELS),
+        "claim_status_label": _label(CLAIM_STATUS_LABELS),
+        "control_powers": lambda: [str(power) for power in CONTROL_POWERS],
         "event_label": _label(EVENT_LABELS),
         "event_summary": event_summary,
         "external_url": external_url,

@@ -350,3 +350,91 @@ def link_in(message: EmailMessage, path: str) -> str:
     match = re.search(re.escape(base + path) + r"[^\s]*", text_of(message))
     assert match, f"no {base}{path} link in:\n{text_of(message)}"
     return match.group(0).removeprefix(base)
+
+
+# -- DNS -----------------------------------------------------------------------
+
+
+class Zone:
+    """TXT records for an in-thread DNS server; a name it does not know is NXDOMAIN."""
+
+    def __init__(self) -> None:
+        self.records: dict[str, list[str]] = {}
+        self.names: set[str] = set()
+
+    def txt(self, name: str, *values: str) -> None:
+        """Publish TXT records at ``name`` (replacing any there)."""
+        self.records[name.lower().rstrip(".")] = list(values)
+
+    def exists(self, name: str) -> None:
+        """Make ``name`` exist with no TXT record (an answer with no data, not NXDOMAIN)."""
+        self.names.add(name.lower().rstrip("."))
+
+    def remove(self, name: str) -> None:
+        self.records.pop(name.lower().rstrip("."), None)
+        self.names.discard(name.lower().rstrip("."))
+
+    def clear(self) -> None:
+        self.records.clear()
+        self.names.clear()
+
+    def resolve(self, request: Any, handler: Any) -> Any:
+        from dnslib import QTYPE
+        from dnslib import RCODE
+        from dnslib import RR
+        from dnslib import TXT
+
+        reply = request.reply()
+        name = str(request.q.qname).rstrip(".").lower()
+        if name in self.records:
+            if request.q.qtype == QTYPE.TXT:
+                for value in self.records[name]:
+                    data = value.encode()
+                    # One TXT string holds 255 bytes at most: longer values are split.
+                    chunks = [data[i : i + 255] for i in range(0, len(data), 255)] or [b""]
+                    reply.add_answer(RR(request.q.qname, QTYPE.TXT, rdata=TXT(chunks), ttl=0))
+        elif name not in self.names:
+            reply.header.rcode = RCODE.NXDOMAIN
+        return reply
+
+
+@dataclass
+class DnsServer:
+    zone: Zone
+    port: int
+
+
+@pytest.fixture(scope="session")
+def dns_server() -> Iterator[DnsServer]:
+    """A real DNS server (dnslib) on a free UDP port of 127.0.0.1, for the whole run."""
+    from dnslib.server import DNSLogger
+    from dnslib.server import DNSServer
+
+    zone = Zone()
+    server = DNSServer(zone, address="127.0.0.1", port=0, logger=DNSLogger(logf=lambda _: None))
+    server.start_thread()
+    try:
+        yield DnsServer(zone, server.server.server_address[1])
+    finally:
+        server.stop()
+        server.server.server_close()
+
+
+@pytest.fixture
+def dns(app: Flask, dns_server: DnsServer, monkeypatch: pytest.MonkeyPatch) -> Zone:
+    """Point the console's resolver at the in-thread DNS server, which starts empty."""
+    dns_server.zone.clear()
+    monkeypatch.setitem(app.config, "DNS_NAMESERVERS", f"127.0.0.1:{dns_server.port}")
+    monkeypatch.setitem(app.config, "DNS_TIMEOUT", 3.0)
+    return dns_server.zone
+
+
+@pytest.fixture
+def silent_nameserver(app: Flask, monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
+    """Point the resolver at a UDP port that takes queries and never answers them."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sink:
+        sink.bind(("127.0.0.1", 0))
+        port = sink.getsockname()[1]
+        monkeypatch.setitem(app.config, "DNS_NAMESERVERS", f"127.0.0.1:{port}")
+        monkeypatch.setitem(app.config, "DNS_TIMEOUT", 0.4)
+        yield port

@@ -15,6 +15,8 @@ from console.extensions import db
 from console.permissions import Permission
 from console.permissions import Role
 from console.services import control
+from console.services import domains
+from tests import factories
 from tests.conftest import csrf_token
 
 
@@ -34,6 +36,8 @@ RESET = Permission.RESET_PASSWORDS
 MANAGE = Permission.MANAGE_PARTICIPANTS
 ERASE = Permission.ERASE_PARTICIPANTS
 RELEASE = Permission.MANAGE_DOMAINS
+DOMAINS = Permission.MANAGE_DOMAINS
+D = "/orgs/{org}/domains"
 ORG_ROUTES = [
     OrgRoute("orgs.show", "GET", "/orgs/{org}/", None, 302),
     OrgRoute(
@@ -89,6 +93,23 @@ ORG_ROUTES = [
     ),
     OrgRoute("audit.index", "GET", "/orgs/{org}/audit", Permission.VIEW_AUDIT),
     OrgRoute("audit.export", "GET", "/orgs/{org}/audit/export.csv", Permission.VIEW_AUDIT),
+    OrgRoute("domains.index", "GET", D + "/", DOMAINS),
+    OrgRoute("domains.create", "POST", D + "/", DOMAINS, 303, (("domain", "added.example"),)),
+    OrgRoute("domains.set_notice", "POST", D + "/notice", DOMAINS, 303, (("notice_days", "3"),)),
+    OrgRoute("domains.show", "GET", D + "/{domain}", DOMAINS),
+    OrgRoute("domains.check", "POST", D + "/{domain}/check", DOMAINS, 303),
+    OrgRoute(
+        "domains.update", "POST", D + "/{domain}/settings", DOMAINS, 303, (("auto_claim", "y"),)
+    ),
+    OrgRoute("domains.remove", "POST", D + "/{domain}/remove", DOMAINS, 303),
+    OrgRoute("domains.claimable", "GET", D + "/{domain}/claimable", DOMAINS),
+    OrgRoute(
+        "domains.claim", "POST", D + "/{domain}/claims", DOMAINS, 200, (("ids", "{claimable}"),)
+    ),
+    OrgRoute("domains.claims_list", "GET", D + "/{domain}/claims", DOMAINS),
+    OrgRoute(
+        "domains.release", "POST", D + "/{domain}/claims/release", DOMAINS, 200, (("all", "1"),)
+    ),
 ]
 # Routes outside any org, and who may use them; they get their own tests.
 OTHER_ROUTES = {
@@ -100,6 +121,8 @@ OTHER_ROUTES = {
     "orgs.index",
     "staff.index",
     "staff.audit",
+    "staff.domains",
+    "staff.verify_domain",
     # Bearer tokens, not sessions: tests/test_api.py covers every one × scope × org.
     "api.list_participants",
     "api.show_participant",
@@ -117,6 +140,11 @@ OTHER_ROUTES = {
     "api.export_participant",
     "api.list_programs",
     "api.list_audit",
+    "api.list_domains",
+    "api.add_domain",
+    "api.verify_domain",
+    "api.list_claimable",
+    "api.claim_accounts",
     "api.openapi",
     "staff.outbox",
     "staff.outbox_message",
@@ -152,7 +180,7 @@ def test_every_route_is_in_the_matrix(app):
 
 
 @pytest.fixture
-def setting(make_org, make_admin, make_participant):
+def setting(make_org, make_admin, make_participant, dns):
     org, other = make_org(), make_org()
     admins = {role.value: make_admin(org, role.value) for role in Role}
     admins["foreign_owner"] = make_admin(other, "owner")
@@ -166,7 +194,17 @@ def setting(make_org, make_admin, make_participant):
         "admins": admins,
         "email_request": control.request_email_change(asker, "asker.new@x.example"),
         "release_request": control.ask_release(asker, "please"),
+        "domain": verified_domain(org, "access.example"),
+        "claimable": make_participant(email="someone@access.example"),
     }
+
+
+def verified_domain(org, name: str):
+    domain = domains.add_domain(factories.ACTOR, org, name)
+    domain.status = "verified"
+    domain.verified_at = domain.created_at
+    db.session.flush()
+    return domain
 
 
 def call(client, route: OrgRoute, org, participant, setting=None):
@@ -177,6 +215,8 @@ def call(client, route: OrgRoute, org, participant, setting=None):
         "email_request": setting["email_request"].id if setting else uuid.uuid4(),
         "release_request": setting["release_request"].id if setting else uuid.uuid4(),
         "email": participant.email,
+        "domain": setting["domain"].domain if setting else "missing.example",
+        "claimable": setting["claimable"].id if setting else uuid.uuid4(),
     }
     url = route.path.format(**values)
     if route.method == "GET":
@@ -245,7 +285,7 @@ def test_unknown_org_is_404_for_administrators_and_sign_in_for_anonymous(
     assert call(anonymous, route, Missing, setting["participant"], setting).status_code == 302
 
 
-@pytest.mark.parametrize("url", ["/staff/", "/staff/audit"])
+@pytest.mark.parametrize("url", ["/staff/", "/staff/audit", "/staff/domains"])
 def test_staff_pages_are_for_staff_only(app, client_for, setting, url):
     assert app.test_client().get(url).status_code == 302
     assert client_for(setting["admins"]["owner"]).get(url).status_code == 404

@@ -42,6 +42,8 @@ def signed_in(page: Page, live_server) -> Page:
     page.fill("#password", factories.PASSWORD)
     page.click("button[type=submit]")
     expect(page).to_have_url(f"{live_server.url}/orgs/browser/participants/")
+    # htmx is deferred: tests drive htmx behaviour only once it listens.
+    page.wait_for_function("window.htmx !== undefined")
     page.errors = errors  # type: ignore[attr-defined]
     return page
 

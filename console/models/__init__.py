@@ -12,6 +12,10 @@ from console.models.admins import Admin
 from console.models.admins import AdminStatus
 from console.models.admins import OrgRole
 from console.models.audit import AuditEvent
+from console.models.domains import ClaimStatus
+from console.models.domains import DomainClaim
+from console.models.domains import DomainStatus
+from console.models.domains import OrgDomain
 from console.models.mail import MailStatus
 from console.models.mail import OutboxMessage
 from console.models.orgs import Org
@@ -47,12 +51,16 @@ __all__ = [
     "Admin",
     "AdminStatus",
     "AuditEvent",
+    "ClaimStatus",
+    "DomainClaim",
+    "DomainStatus",
     "EventType",
     "JoinedVia",
     "Member",
     "Membership",
     "MentoringRelationship",
     "Org",
+    "OrgDomain",
     "OrgRole",
     "Participant",
     "ParticipantRole",

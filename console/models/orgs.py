@@ -18,11 +18,16 @@ from console.models.base import utcnow
 
 class Org(db.Model):
     __tablename__ = "orgs"
+    __table_args__ = (
+        sa.CheckConstraint("claim_notice_days BETWEEN 0 AND 30", name="claim_notice_days"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     slug: Mapped[str] = mapped_column(sa.String(63), unique=True)
     name: Mapped[str] = mapped_column(sa.String(200))
     time_zone: Mapped[str] = mapped_column(sa.String(64), default="UTC", server_default="UTC")
+    # Days a domain claim waits before it takes effect, so people can switch to a personal email.
+    claim_notice_days: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     programs: Mapped[list[Program]] = relationship(

@@ -50,6 +50,18 @@ def binary_text(length: int) -> sa.types.TypeEngine[str]:
     return sa.String(length).with_variant(sa.String(length, collation="C"), "postgresql")
 
 
+def reversed_domain(domain: str) -> str:
+    """Return a domain with its labels reversed: ``example.acme`` for ``acme.example``."""
+    return ".".join(reversed(domain.lower().split(".")))
+
+
+def email_domain_key(email: str | None) -> str | None:
+    """Return the reversed domain of an address, the key domain claims look accounts up by."""
+    if not email or "@" not in email:
+        return None
+    return reversed_domain(email.rpartition("@")[2])[:253]
+
+
 def _check(column: str, values: type[StrEnum]) -> sa.CheckConstraint:
     allowed = ", ".join(f"'{v.value}'" for v in values)
     return sa.CheckConstraint(f"{column} IN ({allowed})", name=column)
@@ -78,12 +90,16 @@ class Participant(UserMixin, db.Model):
             sqlite_where=sa.text("status = 'deactivated'"),
             postgresql_where=sa.text("status = 'deactivated'"),
         ),
+        # A domain and its subdomains are one range of reversed domains (domain claims).
+        sa.Index("ix_participants_email_domain_key", "email_domain_key", "email"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     # Stored normalised (lower case) so uniqueness is case-insensitive on every database.
     email: Mapped[str | None] = mapped_column(sa.String(320), unique=True)
     email_verified: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    # Follows ``email`` (see ``email_domain_key``); set whenever the email is.
+    email_domain_key: Mapped[str | None] = mapped_column(binary_text(253))
     name: Mapped[str] = mapped_column(sa.String(200))
     role: Mapped[str] = mapped_column(sa.String(12), default=ParticipantRole.ENTREPRENEUR)
     password_hash: Mapped[str | None] = mapped_column(sa.String(255))
@@ -132,6 +148,11 @@ class Participant(UserMixin, db.Model):
 
     def __repr__(self) -> str:
         return f"<Participant {self.id}>"
+
+
+@sa.event.listens_for(Participant.email, "set")
+def _keep_email_domain_key(target: Participant, value: str | None, *_: object) -> None:
+    target.email_domain_key = email_domain_key(value)
 
 
 class Profile(db.Model):

@@ -20,6 +20,7 @@ from console.extensions import db
 from console.models import AccountLink
 from console.models import AccountStatus
 from console.models import AuditEvent
+from console.models import DomainClaim
 from console.models import EmailChangeRequest
 from console.models import LinkPurpose
 from console.models import Membership
@@ -33,6 +34,7 @@ from console.pagination import Page
 from console.pagination import SortKey
 from console.pagination import paginate
 from console.services import audit
+from console.services import claims
 from console.services import control
 from console.services import mail
 from console.services.auth import EmailError
@@ -138,6 +140,7 @@ def confirm_registration(token: str) -> Participant:
     link.used_at = utcnow()
     participant.email_verified = True
     audit.record(participant, "participant.email_confirmed", target=participant)
+    claims.claim_new_sign_up(participant)
     return participant
 
 
@@ -363,6 +366,8 @@ class Overview:
     email_request: EmailChangeRequest | None
     email_link: AccountLink | None
     release_request: ReleaseRequest | None
+    # A domain claim waiting for its notice period to end.
+    pending_claim: DomainClaim | None = None
 
 
 def overview(participant: Participant) -> Overview:
@@ -389,6 +394,7 @@ def overview(participant: Participant) -> Overview:
             .limit(1)
         ),
         release_request=_pending(ReleaseRequest, participant),
+        pending_claim=claims.pending_claim(participant),
     )
 
 

@@ -45,6 +45,7 @@ from console.models.base import utcnow
 from console.models.participants import PRIVATE_FIELDS
 from console.models.participants import PROFILE_FIELDS
 from console.services import audit
+from console.services import claims
 from console.services import mail
 from console.services.auth import EmailError
 from console.services.auth import checked_email
@@ -590,6 +591,7 @@ def confirm_email_change(token: str) -> Participant:
     _cancel_links(participant, LinkPurpose.PASSWORD_RESET, LinkPurpose.CHANGE_EMAIL)
     _revoke(participant)
     index_participant(participant)
+    claims.email_changed(participant)
     if old_email:
         mail.queue(
             "email_changed",
@@ -699,13 +701,17 @@ def ask_release(participant: Participant, message: str | None) -> ReleaseRequest
     return request
 
 
-def release(actor: Any, org: Org, participant: Participant, reason: str = "released") -> None:
-    """Give up control of the account; the participant is told."""
+def release(
+    actor: Any, org: Org, participant: Participant, reason: str = "released", *, notify: bool = True
+) -> None:
+    """Give up control of the account; the participant is told (unless the caller tells them)."""
     require_managed(org, participant)
     participant.managed_by_org_id = None
     participant.managed_since = None
     participant.restricted = False
-    _notify(participant, org, "control_released")
+    claims.close_claims(org, participant, "released")
+    if notify:
+        _notify(participant, org, "control_released")
     audit.record(
         actor, "participant.released", org=org, target=participant, details={"reason": reason}
     )
@@ -890,6 +896,7 @@ def anonymize(participant: Participant) -> None:
     participant.managed_by_org_id = None
     participant.managed_since = None
     participant.erased_at = now
+    claims.close_claims(None, participant, "erased")
     _revoke(participant)
     pid = participant.id
     db.session.execute(sa.delete(SearchTerm).where(SearchTerm.participant_id == pid))

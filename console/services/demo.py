@@ -37,6 +37,7 @@ from console.models import Participant
 from console.models import Profile
 from console.models import Program
 from console.models import SearchTerm
+from console.models.participants import email_domain_key
 from console.services import admins
 from console.services import audit
 from console.services import control
@@ -662,6 +663,7 @@ class _World:
                 (
                     person.id,
                     person.email,
+                    email_domain_key(person.email),
                     True,
                     person.name,
                     person.role,
@@ -689,6 +691,7 @@ class _World:
             (
                 "id",
                 "email",
+                "email_domain_key",
                 "email_verified",
                 "name",
                 "role",

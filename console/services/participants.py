@@ -31,6 +31,7 @@ from console.pagination import Page
 from console.pagination import SortKey
 from console.pagination import paginate
 from console.services import audit
+from console.services import claims
 from console.services.auth import EmailError
 from console.services.auth import checked_email
 from console.services.auth import hash_password
@@ -539,14 +540,19 @@ def provision_participant(
 
     An email that already belongs to an account is a conflict (``EmailTaken``):
     provisioning never takes over an account. This is the one place that
-    decides it, so the claim through a verified domain belongs here too.
+    decides it, so the claim through a verified domain belongs here too: an
+    unmanaged account with a confirmed address in one of the org's verified
+    (not lapsed) domains is claimed instead, and returned as it is (its name and
+    password stay its own; ``claims.open_claim`` says whether the claim waits
+    for a notice period).
     """
     try:
         email = checked_email(email)
     except EmailError as error:
         raise ParticipantError(str(error), "email") from None
-    if db.session.scalar(sa.select(Participant.id).where(Participant.email == email)):
-        raise EmailTaken(f"An account with the email {email} already exists.", "email")
+    existing = db.session.scalar(sa.select(Participant).where(Participant.email == email))
+    if existing is not None:
+        return _claim_instead(actor, org, existing)
     try:
         with db.session.begin_nested():
             return create_participant(
@@ -564,6 +570,22 @@ def provision_participant(
     except sa.exc.IntegrityError:
         # Another request took the email between the check and the insert.
         raise EmailTaken(f"An account with the email {email} already exists.", "email") from None
+
+
+def _claim_instead(actor: Any, org: Org, existing: Participant) -> Participant:
+    taken = EmailTaken(f"An account with the email {existing.email} already exists.", "email")
+    if existing.managed_by_org_id is not None:
+        raise taken
+    result = claims.claim_existing_account(actor, org, existing)
+    if result is None:
+        raise taken
+    if result.ok or (result.claim is not None and result.claim.org_id == org.id):
+        return existing
+    raise EmailTaken(
+        f"An account with the email {existing.email} already exists and cannot be claimed: "
+        f"{result.detail}",
+        "email",
+    )
 
 
 def add_member(

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from flask import Blueprint
 from flask import Response
+from flask import abort
 from flask import g
 from flask import jsonify
 from flask import request
@@ -31,8 +32,10 @@ from console.extensions import db
 from console.http import problem
 from console.models import ApiToken
 from console.models import AuditEvent
+from console.models import DomainClaim
 from console.models import Member
 from console.models import Org
+from console.models import OrgDomain
 from console.models import Participant
 from console.models import Program
 from console.models import Scope
@@ -40,7 +43,9 @@ from console.models.base import utcnow
 from console.models.participants import PROFILE_FIELDS
 from console.pagination import CursorError
 from console.services import audit
+from console.services import claims
 from console.services import control
+from console.services import domains
 from console.services import participants as service
 from console.services import tokens
 from console.tenancy import get_member_or_404
@@ -158,6 +163,20 @@ def handle_trail_filter_error(error: audit.FilterError) -> Response:
     return _invalid([field_error(field, message, query=True)])
 
 
+@bp.errorhandler(domains.DomainError)
+def handle_domain_error(error: domains.DomainError) -> Response:
+    if error.status == 422:
+        return _invalid([field_error("domain", error.message)])
+    db.session.rollback()
+    return problem(error.status, error.message)
+
+
+@bp.errorhandler(claims.ClaimError)
+def handle_claim_error(error: claims.ClaimError) -> Response:
+    db.session.rollback()
+    return problem(error.status, error.message)
+
+
 @bp.errorhandler(CursorError)
 def handle_cursor_error(error: CursorError) -> Response:
     return _invalid([field_error("cursor", str(error), query=True)])
@@ -273,8 +292,14 @@ def _when(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def participants_json(org: Org, rows: list[tuple[Member, Participant]]) -> list[dict[str, Any]]:
-    """Return the API's participant objects for (member, participant) rows of ``org``."""
+def participants_json(
+    org: Org, rows: list[tuple[Member | None, Participant]]
+) -> list[dict[str, Any]]:
+    """Return the API's participant objects for (member, participant) rows of ``org``.
+
+    The member is None for an account that is not (yet) the org's member, as in
+    the claimable list; its ``joined_at`` is then null.
+    """
     ids = [participant.id for _, participant in rows]
     programs = service.programs_by_participant(org, ids)
     managers = {p.managed_by_org_id for _, p in rows if p.managed_by_org_id}
@@ -303,7 +328,7 @@ def participants_json(org: Org, rows: list[tuple[Member, Participant]]) -> list[
                 "managed": participant.managed_by_org_id == org.id,
                 "managed_by": slugs.get(participant.managed_by_org_id),
                 "programs": [program.to_api() for program in programs[participant.id]],
-                "joined_at": _when(member.joined_at),
+                "joined_at": _when(member.joined_at) if member is not None else None,
                 "last_active_at": _when(participant.last_active_at),
             }
         )
@@ -329,7 +354,7 @@ def event_json(event: AuditEvent) -> dict[str, Any]:
     }
 
 
-def _respond(member: Member, participant: Participant, status: int = 200, **extra: Any):
+def _respond(member: Member | None, participant: Participant, status: int = 200, **extra: Any):
     return jsonify({**participant_json(g.org, member, participant), **extra}), status
 
 
@@ -365,7 +390,7 @@ def show_participant(id: uuid.UUID):
 @bp.post("/participants")
 @require_scope(Scope.PARTICIPANTS_WRITE)
 def create_participant():
-    """Provision a new account that the org manages, with a confirmed email."""
+    """Provision a new managed account, or claim an existing one in a verified domain."""
     body = json_body(CREATE_FIELDS, required=("email", "name"))
     email, name = text(body, "email", required=True), text(body, "name", required=True)
     password, role = text(body, "password"), text(body, "role")
@@ -381,8 +406,17 @@ def create_participant():
     )
     db.session.commit()
     member = db.session.get(Member, (g.org.id, participant.id))
-    response, status = _respond(member, participant, 201)
-    response.headers["Location"] = url_for("api.show_participant", id=participant.id)
+    # An existing account in one of the org's verified domains was claimed, not created.
+    claim = claims.open_claim(participant, g.org)
+    if claim is not None:
+        effective = claim.status == "effective"
+        response, status = _respond(
+            member, participant, 200 if effective else 202, claimed=True, claim=claim_json(claim)
+        )
+    else:
+        response, status = _respond(member, participant, 201)
+    if member is not None:
+        response.headers["Location"] = url_for("api.show_participant", id=participant.id)
     return response, status
 
 
@@ -488,6 +522,125 @@ def export_participant(id: uuid.UUID):
     data = control.export_data(g.token, g.org, participant)
     db.session.commit()
     return jsonify(data)
+
+
+# -- domains and claims --------------------------------------------------------------------
+
+
+def domain_json(domain: OrgDomain) -> dict[str, Any]:
+    """Return the API's object for one of the org's domains."""
+    return {
+        "domain": domain.domain,
+        "status": domain.status,
+        "txt_name": domain.txt_name,
+        "txt_value": domain.txt_value,
+        "verified_at": _when(domain.verified_at),
+        "include_subdomains": domain.include_subdomains,
+    }
+
+
+def claim_json(claim: DomainClaim) -> dict[str, Any]:
+    """Return the API's account of a claim: its state and when it takes (or took) effect."""
+    return {
+        "status": claim.status,
+        "domain": claim.domain,
+        "effective_at": _when(claim.effective_at or claim.notice_until),
+    }
+
+
+def _org_domain(name: str) -> OrgDomain:
+    found = domains.find_domain(g.org, name)
+    if found is None:
+        abort(404, "No such domain in this organization.")
+    return found
+
+
+@bp.get("/domains")
+@require_scope(Scope.DOMAINS_WRITE)
+def list_domains():
+    """List the org's domains with the record each must publish."""
+    return jsonify(data=[domain_json(d) for d in domains.list_domains(g.org)], next_cursor=None)
+
+
+@bp.post("/domains")
+@require_scope(Scope.DOMAINS_WRITE)
+def add_domain():
+    """Add a domain to verify; public mailbox providers and others' verified domains are refused."""
+    body = json_body(("domain",), required=("domain",))
+    domain = domains.add_domain(g.token, g.org, text(body, "domain", required=True) or "")
+    db.session.commit()
+    return jsonify(domain_json(domain)), 201
+
+
+@bp.post("/domains/<domain>/verify")
+@require_scope(Scope.DOMAINS_WRITE)
+def verify_domain(domain: str):
+    """Look the domain's TXT record up now and return the domain as the check left it."""
+    found = _org_domain(domain)
+    json_body(())
+    check = domains.check_domain(g.token, g.org, found)
+    db.session.commit()
+    response = jsonify(domain_json(found))
+    response.headers["Verification-Result"] = check.lookup.outcome
+    return response
+
+
+@bp.get("/domains/<domain>/claimable")
+@require_scope(Scope.DOMAINS_WRITE)
+def list_claimable(domain: str):
+    """List the unmanaged, confirmed accounts the verified domain may claim, by email."""
+    found = _org_domain(domain)
+    claims.require_verified(found)
+    q = (request.args.get("q") or "").strip()[:200]
+    page = claims.claimable_page(found, q, request.args.get("cursor"), limit_arg())
+    ids = [row.Participant.id for row in page.rows]
+    members = {
+        member.participant_id: member
+        for member in db.session.scalars(
+            sa.select(Member).where(Member.org_id == g.org.id, Member.participant_id.in_(ids))
+        )
+    }
+    rows = [(members.get(row.Participant.id), row.Participant) for row in page.rows]
+    return jsonify(data=participants_json(g.org, rows), next_cursor=page.next_cursor)
+
+
+@bp.post("/domains/<domain>/claims")
+@require_scope(Scope.DOMAINS_WRITE)
+def claim_accounts(domain: str):
+    """Claim accounts by email, or the next batch of all claimable ones; safe to repeat."""
+    found = _org_domain(domain)
+    body = json_body(("emails", "all"))
+    emails, everything = body.get("emails"), body.get("all")
+    if (emails is None) == (everything is None):
+        raise Invalid([field_error(None, "Give either emails (a list) or all (true).")])
+    if everything is not None:
+        if everything is not True:
+            raise Invalid([field_error("all", "Use true, or send emails instead.")])
+        results, remaining = claims.claim_batch(g.token, g.org, found, via=claims.Via.API)
+    else:
+        if not isinstance(emails, list) or not all(isinstance(e, str) for e in emails):
+            raise Invalid([field_error("emails", "This must be a list of email addresses.")])
+        if not 1 <= len(emails) <= claims.MAX_EMAILS:
+            raise Invalid(
+                [field_error("emails", f"Give 1 to {claims.MAX_EMAILS} addresses at a time.")]
+            )
+        results = claims.claim_emails(g.token, g.org, found, emails, via=claims.Via.API)
+        remaining = claims.count_claimable(found)[0]
+    db.session.commit()
+    return jsonify(results=[_claim_result_json(result) for result in results], remaining=remaining)
+
+
+def _claim_result_json(result: claims.ClaimResult) -> dict[str, Any]:
+    # An account that cannot be claimed stays anonymous: its id would say it exists.
+    known = result.participant is not None and result.outcome != claims.Outcome.REFUSED
+    claim = result.claim if known else None
+    return {
+        "email": result.email,
+        "status": result.outcome,
+        "participant_id": str(result.participant.id) if known and result.participant else None,
+        "effective_at": _when(claim.effective_at or claim.notice_until) if claim else None,
+        "detail": result.detail,
+    }
 
 
 # -- programs, audit, description --------------------------------------------------------

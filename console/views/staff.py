@@ -1,4 +1,4 @@
-"""Platform staff: the partner orgs, the whole audit trail and the mail outbox."""
+"""Platform staff: the partner orgs, their domains, the whole audit trail and the mail outbox."""
 
 import uuid
 
@@ -6,15 +6,19 @@ import sqlalchemy as sa
 from flask import Blueprint
 from flask import abort
 from flask import current_app
+from flask import flash
 from flask import render_template
 from flask import request
 from flask import url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from console.audit_format import action_options
 from console.audit_format import actor_kind_options
 from console.audit_format import audit_rows
 from console.extensions import db
+from console.forms.domains import VerifyByHandForm
+from console.htmx import redirect_to
 from console.htmx import render
 from console.models import Member
 from console.models import Org
@@ -22,7 +26,9 @@ from console.models import OutboxMessage
 from console.pagination import CursorError
 from console.permissions import staff_required
 from console.services import audit as trail
+from console.services import domains as domains_service
 from console.services import mail
+from console.services import orgs as orgs_service
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 
@@ -103,3 +109,45 @@ def outbox_message(message_id: uuid.UUID):
         mail.read_message(current_user, message)
         db.session.commit()
     return render_template("staff/outbox_message.html", message=message, show_body=show_body)
+
+
+@bp.get("/domains")
+@staff_required
+def domains():
+    """List every org's domains (or one org's, with ``?org=slug``), by name."""
+    slug = request.args.get("org") or None
+    org = orgs_service.find_org(slug) if slug else None
+    if slug and org is None:
+        abort(404)
+    try:
+        page = domains_service.all_domains(
+            org, request.args.get("cursor"), current_app.config["PAGE_SIZE"]
+        )
+    except CursorError as error:
+        abort(400, str(error))
+    return render("staff/domains.html", "staff/_domains.html", page=page, org=org)
+
+
+@bp.route("/domains/<uuid:domain_id>/verify", methods=["GET", "POST"])
+@staff_required
+def verify_domain(domain_id: uuid.UUID):
+    """Mark a domain verified by hand, with a written reason, for a partner without DNS access."""
+    domain = domains_service.get_domain(domain_id) or abort(404)
+    form = VerifyByHandForm()
+    if form.validate_on_submit():
+        try:
+            domains_service.verify_by_hand(current_user, domain, form.reason.data)
+        except domains_service.DomainError as error:
+            form.reason.errors.append(error.message)
+        else:
+            db.session.commit()
+            flash(
+                _(
+                    "%(domain)s is verified for %(org)s.",
+                    domain=domain.unicode_name,
+                    org=domain.org.name,
+                ),
+                "success",
+            )
+            return redirect_to(url_for("staff.domains", org=domain.org.slug))
+    return render_template("staff/verify_domain.html", domain=domain, form=form)
