@@ -41,6 +41,7 @@ from console.models.participants import email_domain_key
 from console.services import admins
 from console.services import audit
 from console.services import control
+from console.services import domains
 from console.services import orgs
 from console.services.auth import hash_password
 from console.services.bulk import insert_rows
@@ -452,6 +453,10 @@ class _World:
         control.send_reset_link(support, demo, reset)
         control.request_email_change(asker, f"{asker.email.split('@')[0]}.personal@mail.example")
         control.ask_release(leaver, "I left the company and run my own business now.")
+        # Its own domain, verified by hand (.example names cannot be published in
+        # DNS): the claim preview lists the unmanaged accounts that use it.
+        domain = domains.add_domain(owner, demo, DEMO_ORG.domain)
+        domains.verify_by_hand(self.actor, domain, "Demo data: .example names have no DNS.")
 
     def _person(self, plan: OrgPlan | None) -> _Person:
         rng = self.rng
