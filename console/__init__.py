@@ -36,6 +36,7 @@ from console.views import home
 from console.views import orgs
 from console.views import participants
 from console.views import requests
+from console.views import scim
 from console.views import staff
 
 
@@ -85,8 +86,10 @@ def register_blueprints(app: Flask) -> None:
     """Mount every area of the console."""
     for module in (home, auth, orgs, participants, control, requests, audit, staff, api, account):
         app.register_blueprint(module.bp)
-    # The API authenticates by bearer header only, never by cookie: no CSRF to forge.
+    app.register_blueprint(scim.bp)
+    # The API and SCIM authenticate by bearer header only, never by cookie: no CSRF to forge.
     csrf.exempt(api.bp)
+    csrf.exempt(scim.bp)
 
 
 def register_templates(app: Flask) -> None:
