@@ -1061,3 +1061,35 @@ def where(
     if node is None:
         return sa.true()
     return visitor(lenient).visit(node)
+
+
+FILTERS: dict[str, type[_SqlFilter]] = {"User": UserFilter, "Group": GroupFilter}
+
+
+def search(
+    org: Org,
+    kinds: list[str],
+    node: FilterNode | None,
+    start: int,
+    count: int,
+    with_members: bool = True,
+) -> Found:
+    """Return one page of the org's resources of ``kinds`` matching a parsed filter.
+
+    Users come first, then groups: one index runs through both, as a search
+    at the root needs (RFC 7644 §3.4.3). An attribute only one kind has is
+    false for the other there.
+    """
+    total, resources = 0, []
+    skip, wanted = start - 1, count
+    for kind in kinds:
+        condition = where(FILTERS[kind], node, lenient=len(kinds) > 1)
+        if kind == "User":
+            page = search_users(org, condition, skip + 1, wanted)
+        else:
+            page = search_groups(org, condition, skip + 1, wanted, with_members)
+        resources += page.resources
+        wanted -= len(page.resources)
+        skip = max(skip - page.total, 0)
+        total += page.total
+    return Found(total, resources)

@@ -9,7 +9,9 @@ discovery endpoints hold no data and need no token.
 
 from __future__ import annotations
 
+import functools
 import json
+import operator
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -47,7 +49,6 @@ bp = Blueprint("scim", __name__, url_prefix="/scim/v2")
 
 SEARCH_PARAMETERS = ("filter", "startIndex", "count", "attributes", "excludedAttributes")
 RESPONSE_PARAMETERS = ("attributes", "excludedAttributes")
-FILTERS = {"User": service.UserFilter, "Group": service.GroupFilter}
 
 
 # -- authentication and errors ---------------------------------------------------------
@@ -223,14 +224,19 @@ def list_response(kinds: list[str], found: service.Found, start: int, search: An
         resource.model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE, response_parameters=search)
         for resource in found.resources
     ]
-    models = tuple(scim_schema.RESOURCE_MODELS[kind] for kind in kinds)
-    page = ListResponse[models[0] if len(models) == 1 else models[0] | models[1]](  # type: ignore[valid-type]
+    page = ListResponse[_model_of(kinds)](  # type: ignore[misc]
         total_results=found.total,
         start_index=start,
         items_per_page=len(dumped),
         resources=dumped,
     )
     return scim_response(page.model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE))
+
+
+def _model_of(kinds: list[str]) -> Any:
+    """Return the model of one resource type, or the union of several (a search at the root)."""
+    models = [scim_schema.RESOURCE_MODELS[kind] for kind in kinds]
+    return functools.reduce(operator.or_, models)
 
 
 def base_url() -> str:
@@ -273,7 +279,7 @@ def resource_type(id: str):
 
 @bp.get("/Schemas")
 def schemas():
-    """List the schemas of the resources, the extension and discovery."""
+    """List the schemas: users', groups', and discovery's own."""
     _no_filter()
     return scim_response(_discovery_list(scim_schema.schemas(f"{base_url()}/Schemas")))
 
@@ -307,9 +313,7 @@ def _discovery_item(documents: list[dict[str, Any]], id: str, what: str) -> Resp
 
 def search_request(kinds: list[str], payload: dict[str, Any]) -> tuple[Any, int, int]:
     """Return the checked search request, its first index and how many to answer with."""
-    models = tuple(scim_schema.RESOURCE_MODELS[kind] for kind in kinds)
-    model = SearchRequest[models[0] if len(models) == 1 else models[0] | models[1]]  # type: ignore[valid-type]
-    search = validated(model, payload, Context.SEARCH_REQUEST)
+    search = validated(SearchRequest[_model_of(kinds)], payload, Context.SEARCH_REQUEST)
     start = max(search.start_index or 1, 1)
     count = scim_schema.MAX_RESULTS if search.count is None else search.count
     return search, start, min(max(count, 0), scim_schema.MAX_RESULTS)
@@ -319,25 +323,8 @@ def run_search(kinds: list[str], payload: dict[str, Any]) -> Response:
     """Answer a search over ``kinds``: filtered, paged by index, attributes selected."""
     search, start, count = search_request(kinds, payload)
     node = search.filter.ast if search.filter is not None else None
-    lenient = len(kinds) > 1
-    total, resources = 0, []
-    skip, wanted = start - 1, count
-    for kind in kinds:
-        # Users come first, then groups: one index runs through both.
-        condition = service.where(FILTERS[kind], node, lenient)
-        page = service_page(kind, condition, skip + 1, wanted, search)
-        resources += page.resources
-        wanted -= len(page.resources)
-        skip = max(skip - page.total, 0)
-        total += page.total
-    return list_response(kinds, service.Found(total, resources), start, search)
-
-
-def service_page(kind: str, condition: Any, start: int, count: int, search: Any) -> service.Found:
-    """Return one page of ``kind`` matching ``condition``."""
-    if kind == "User":
-        return service.search_users(g.org, condition, start, count)
-    return service.search_groups(g.org, condition, start, count, _wants_members(search))
+    found = service.search(g.org, kinds, node, start, count, with_members=_wants_members(search))
+    return list_response(kinds, found, start, search)
 
 
 def _wants_members(params: Any) -> bool:
