@@ -416,7 +416,13 @@ def replace_user(actor: Any, org: Org, scim_user: ScimUser, resource: scim_schem
     changed = []
     if user_name != scim_user.user_name:
         _require_free_user_name(org, user_name, scim_user)
-        scim_user.user_name, scim_user.user_name_key = user_name, fold(user_name)
+        try:
+            with db.session.begin_nested():
+                scim_user.user_name, scim_user.user_name_key = user_name, fold(user_name)
+        except sa.exc.IntegrityError:
+            raise UniquenessException(
+                detail=f"The userName {user_name!r} is already in use."
+            ) from None
         changed.append("userName")
     if resource.external_id != scim_user.external_id:
         scim_user.external_id = resource.external_id
@@ -696,9 +702,13 @@ def create_group(actor: Any, org: Org, resource: scim_schema.Group) -> Program:
     _text(resource.external_id, "externalId", EXTERNAL_ID_LENGTH)
     _require_free_group_name(org, name, None)
     try:
-        program = orgs.add_program(actor, org, name)
+        with db.session.begin_nested():
+            program = orgs.add_program(actor, org, name)
     except orgs.OrgError as error:
         raise InvalidValueException(detail=str(error)) from None
+    except sa.exc.IntegrityError:
+        # Another request made a program of that name since the check.
+        raise UniquenessException(detail=f"A program named {name!r} already exists.") from None
     scim_group = _scim_group(org, program)
     scim_group.external_id = resource.external_id
     db.session.flush()
