@@ -1002,3 +1002,17 @@ def test_the_trail_page_tells_what_provisioning_did(scim, org, client_for, make_
         "stopped provisioning",
     ):
         assert sentence in text, sentence
+
+
+def test_a_put_that_changes_nothing_changes_nothing(scim, org):
+    program = next(p for p in org.programs if p.name == "Export")
+    shown = scim.get(f"/Groups/{program.id}").get_json()
+    again = scim.put(f"/Groups/{program.id}", json=shown)
+    assert again.status_code == 200 and again.get_json() == shown
+    created = scim.create_user("steady", emails=[{"value": "steady@acme.example"}])
+    events = len(trail(org))
+    again = scim.put(f"/Users/{created['id']}", json=created)
+    assert again.status_code == 200 and again.get_json() == created
+    assert len(trail(org)) == events
+    tagged = scim.patch(f"/Groups/{program.id}", {"op": "add", "path": "externalId", "value": "X"})
+    assert tagged.get_json()["meta"]["lastModified"] > shown["meta"]["lastModified"]

@@ -693,6 +693,7 @@ def _scim_group(org: Org, program: Program) -> ScimGroup:
     if scim_group is None:
         scim_group = ScimGroup(program_id=program.id, org_id=org.id, updated_at=utcnow())
         db.session.add(scim_group)
+        db.session.flush()
     return scim_group
 
 
@@ -720,7 +721,7 @@ def replace_group(actor: Any, org: Org, program: Program, resource: scim_schema.
     """Make the program what ``resource`` says (PUT): its name, externalId and SCIM members."""
     name = _group_name(resource.display_name)
     _text(resource.external_id, "externalId", EXTERNAL_ID_LENGTH)
-    scim_group = _scim_group(org, program)
+    scim_group = db.session.get(ScimGroup, program.id)
     changed = []
     if name != program.name:
         _require_free_group_name(org, name, program)
@@ -729,7 +730,8 @@ def replace_group(actor: Any, org: Org, program: Program, resource: scim_schema.
         except orgs.OrgError as error:
             raise InvalidValueException(detail=str(error)) from None
         changed.append("displayName")
-    if resource.external_id != scim_group.external_id:
+    if resource.external_id != (scim_group.external_id if scim_group else None):
+        scim_group = _scim_group(org, program)
         scim_group.external_id = resource.external_id
         changed.append("externalId")
         audit.record(
@@ -742,7 +744,7 @@ def replace_group(actor: Any, org: Org, program: Program, resource: scim_schema.
     if _set_members(actor, org, program, resource.members or []):
         changed.append("members")
     if changed:
-        scim_group.updated_at = utcnow()
+        _scim_group(org, program).updated_at = utcnow()
         db.session.flush()
     return program
 
@@ -785,19 +787,6 @@ def delete_group(actor: Any, org: Org, program: Program) -> None:
 
 
 # -- filters ---------------------------------------------------------------------------
-
-
-STRING_OPERATORS = {
-    CompareOperator.eq,
-    CompareOperator.ne,
-    CompareOperator.co,
-    CompareOperator.sw,
-    CompareOperator.ew,
-    CompareOperator.gt,
-    CompareOperator.ge,
-    CompareOperator.lt,
-    CompareOperator.le,
-}
 
 
 @dataclass(frozen=True)
