@@ -938,7 +938,12 @@ def _active(op: Any, value: Any) -> sa.ColumnElement[bool]:
 
 
 def _email_exists(condition: sa.ColumnElement[bool]) -> sa.ColumnElement[bool]:
-    return sa.exists().where(ScimUserEmail.scim_user_id == ScimUser.id, condition)
+    # The org lets a lookup by address start from the (org, value) index.
+    return sa.exists().where(
+        ScimUserEmail.org_id == ScimUser.org_id,
+        ScimUserEmail.scim_user_id == ScimUser.id,
+        condition,
+    )
 
 
 class _EmailFilter(_SqlFilter):
