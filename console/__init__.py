@@ -37,6 +37,7 @@ from console.views import home
 from console.views import orgs
 from console.views import participants
 from console.views import requests
+from console.views import scim
 from console.views import staff
 
 
@@ -98,8 +99,10 @@ def register_blueprints(app: Flask) -> None:
         account,
     ):
         app.register_blueprint(module.bp)
-    # The API authenticates by bearer header only, never by cookie: no CSRF to forge.
+    app.register_blueprint(scim.bp)
+    # The API and SCIM authenticate by bearer header only, never by cookie: no CSRF to forge.
     csrf.exempt(api.bp)
+    csrf.exempt(scim.bp)
 
 
 def register_templates(app: Flask) -> None:

@@ -34,6 +34,7 @@ AREA_LABELS = {
     "org": (_l("Organization and programs"), _l("Any organization or program action")),
     "domain": (_l("Domains"), _l("Any domain action")),
     "token": (_l("API tokens"), _l("Any API token action")),
+    "scim": (_l("Provisioning (SCIM)"), _l("Any provisioning action")),
     "audit": (_l("Audit trail"), _l("Any audit trail action")),
     "platform": (_l("Platform"), _l("Any platform action")),
 }
@@ -83,6 +84,12 @@ ACTION_LABELS = {
     "admin.totp_enabled": _l("Second factor set up"),
     "org.created": _l("Organization created"),
     "program.created": _l("Program created"),
+    "program.renamed": _l("Program renamed"),
+    "program.deleted": _l("Program deleted"),
+    "scim.user_created": _l("Provisioned"),
+    "scim.user_updated": _l("Provisioned attributes changed"),
+    "scim.user_deleted": _l("No longer provisioned"),
+    "scim.group_updated": _l("Group attributes changed"),
     "token.created": _l("Token created"),
     "token.revoked": _l("Token revoked"),
     "audit.viewed": _l("Trail viewed"),
@@ -154,6 +161,12 @@ SENTENCES = {
     "admin.totp_enabled": _l("set up a second factor"),
     "org.created": _l("created the organization %(name)s"),
     "program.created": _l("created the program %(name)s"),
+    "program.renamed": _l("renamed the program %(before)s to %(after)s"),
+    "program.deleted": _l("deleted the program %(name)s, which %(members)s members left"),
+    "scim.user_created": _l("provisioned %(target)s"),
+    "scim.user_updated": _l("changed what it provisions about %(target)s: %(fields)s"),
+    "scim.user_deleted": _l("stopped provisioning %(target)s"),
+    "scim.group_updated": _l("changed the group %(target)s: %(fields)s"),
     "token.created": _l("created the API token %(target)s (%(scopes)s)"),
     "token.revoked": _l("revoked the API token %(target)s"),
     "audit.viewed": _l("viewed the audit trail"),
@@ -184,6 +197,9 @@ DETAIL_LABELS = {
     "filters": _l("Filters"),
     "first_page": _l("First page"),
     "private_values": _l("Private values shown"),
+    "scim_id": _l("SCIM id"),
+    "external_id": _l("External id"),
+    "members": _l("Members"),
 }
 ACTOR_KIND_LABELS = {
     "tokens": _l("Any API token"),
@@ -414,6 +430,12 @@ def _sentence(action: str, details: dict[str, Any]) -> tuple[str, dict[str, str]
         return action, {"method": get("method"), "reason": get("reason")}
     if action in ("org.created", "program.created"):
         return action, {"name": get("name")}
+    if action == "program.renamed":
+        return action, change("name")
+    if action == "program.deleted":
+        return action, {"name": get("name"), "members": get("members")}
+    if action in ("scim.user_updated", "scim.group_updated"):
+        return action, {"fields": ", ".join(str(f) for f in details.get("fields") or []) or "—"}
     if action == "token.created":
         return action, {"scopes": get("scopes")}
     if action in ("audit.viewed", "audit.exported"):

@@ -92,6 +92,27 @@ def register_security_headers(app: Flask) -> None:
         return response
 
 
+def wants_scim_error() -> bool:
+    """Return whether this request is to SCIM, which answers its own error messages."""
+    return request.path.startswith("/scim/")
+
+
+def scim_error(status: int, detail: str | None = None, scim_type: str | None = None) -> Response:
+    """Return a SCIM error message (RFC 7644 §3.12): ``status`` as a string."""
+    title = str(MESSAGES[status][0]) if status in MESSAGES else str(status)
+    body: dict[str, object] = {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"],
+        "status": str(status),
+        "detail": detail or title,
+    }
+    if scim_type:
+        body["scimType"] = scim_type
+    response = jsonify(body)
+    response.status_code = status
+    response.mimetype = "application/scim+json"
+    return response
+
+
 def wants_problem_json() -> bool:
     """Return whether this request is to the machine API, which answers RFC 9457 problems."""
     return request.path.startswith(("/api/", "/scim/"))
@@ -122,7 +143,9 @@ def register_error_handlers(app: Flask) -> None:
             )
         else:
             detail = _explicit_description(error)
-        if wants_problem_json():
+        if wants_scim_error():
+            response = scim_error(status, detail)
+        elif wants_problem_json():
             response = problem(status, detail)
         else:
             response = _error_page(status, detail)
@@ -138,6 +161,8 @@ def register_error_handlers(app: Flask) -> None:
     def handle_unexpected(error: Exception) -> Response:
         db.session.rollback()
         log.exception("unhandled error", extra={"request_id": g.get("request_id")})
+        if wants_scim_error():
+            return scim_error(500)
         if wants_problem_json():
             return problem(500)
         return _error_page(500, None)

@@ -30,6 +30,9 @@ from console.models.participants import ParticipantRole
 from console.models.participants import Profile
 from console.models.participants import RelationshipStatus
 from console.models.participants import SearchTerm
+from console.models.scim import ScimGroup
+from console.models.scim import ScimUser
+from console.models.scim import ScimUserEmail
 from console.models.tokens import PLATFORM_SCOPES
 from console.models.tokens import ApiToken
 from console.models.tokens import Scope
@@ -67,5 +70,8 @@ __all__ = [
     "Profile",
     "Program",
     "RelationshipStatus",
+    "ScimGroup",
+    "ScimUser",
+    "ScimUserEmail",
     "SearchTerm",
 ]

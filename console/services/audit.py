@@ -302,7 +302,13 @@ ACTIONS: dict[str, tuple[str, ...]] = {
         "admin.sign_in_failed",
         "admin.totp_enabled",
     ),
-    "org": ("org.created", "program.created", "org.claim_notice_changed"),
+    "org": (
+        "org.created",
+        "program.created",
+        "program.renamed",
+        "program.deleted",
+        "org.claim_notice_changed",
+    ),
     "domain": (
         "domain.added",
         "domain.checked",
@@ -314,6 +320,7 @@ ACTIONS: dict[str, tuple[str, ...]] = {
         "domain.accounts_released",
         "domain.removed",
     ),
+    "scim": ("scim.user_created", "scim.user_updated", "scim.user_deleted", "scim.group_updated"),
     "token": ("token.created", "token.revoked"),
     "audit": ("audit.viewed", "audit.exported"),
     "platform": ("staff.created", "demo.seeded"),

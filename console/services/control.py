@@ -40,6 +40,7 @@ from console.models import Profile
 from console.models import Program
 from console.models import ReleaseRequest
 from console.models import RequestStatus
+from console.models import ScimUser
 from console.models import SearchTerm
 from console.models.base import utcnow
 from console.models.participants import PRIVATE_FIELDS
@@ -718,6 +719,47 @@ def release(
     end_membership_if_last(org, participant)
 
 
+def deprovision(actor: Any, org: Org, participant: Participant) -> None:
+    """End the participant's memberships in the org and give up control; the participant is told.
+
+    This is what an employer's provisioning does when it stops providing
+    someone: the platform account survives, as the person's own.
+    """
+    require_managed(org, participant)
+    now = utcnow()
+    ended = db.session.execute(
+        sa.select(Membership, Program)
+        .outerjoin(Program, Program.id == Membership.program_id)
+        .where(
+            Membership.org_id == org.id,
+            Membership.participant_id == participant.id,
+            Membership.left_at.is_(None),
+        )
+    ).all()
+    for membership, program in ended:
+        membership.left_at = now
+        if program is not None:
+            audit.record(
+                actor,
+                "participant.removed_from_program",
+                org=org,
+                target=participant,
+                details={"program": str(program.id), "program_name": program.name},
+            )
+    participant.managed_by_org_id = None
+    participant.managed_since = None
+    participant.restricted = False
+    _notify(participant, org, "deprovisioned")
+    audit.record(
+        actor,
+        "participant.released",
+        org=org,
+        target=participant,
+        details={"reason": "deprovisioned"},
+    )
+    end_membership_if_last(org, participant)
+
+
 def decide_release(
     actor: Any, org: Org, request: ReleaseRequest, approve: bool, note: str | None = None
 ) -> ReleaseRequest:
@@ -924,6 +966,8 @@ def anonymize(participant: Participant) -> None:
         .values(left_at=now)
     )
     db.session.execute(sa.delete(Member).where(Member.participant_id == pid))
+    # What identity providers provisioned (userName, names, emails) identifies the person too.
+    db.session.execute(sa.delete(ScimUser).where(ScimUser.participant_id == pid))
     audit.shred(participant)
 
 

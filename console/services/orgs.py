@@ -9,9 +9,13 @@ from zoneinfo import available_timezones
 import sqlalchemy as sa
 
 from console.extensions import db
+from console.models import Membership
 from console.models import Org
+from console.models import Participant
 from console.models import Program
 from console.services import audit
+from console.services import control
+from console.services import mail
 
 SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 RESERVED_SLUGS = frozenset({"new", "admin", "api", "static", "staff", "login"})
@@ -70,3 +74,70 @@ def find_org(slug: str) -> Org | None:
 def find_program(org: Org, name_or_id: str) -> Program | None:
     """Return the org's program named (or with the id) ``name_or_id``."""
     return next((p for p in org.programs if p.name == name_or_id or str(p.id) == name_or_id), None)
+
+
+def rename_program(actor: Any, org: Org, program: Program, name: str) -> Program:
+    """Give a program a new name, unique in its org."""
+    name = name.strip()
+    if not name or len(name) > 200:
+        raise OrgError("A program name must have 1 to 200 characters.")
+    if name == program.name:
+        return program
+    if db.session.scalar(
+        sa.select(Program.id).where(
+            Program.org_id == org.id, Program.name == name, Program.id != program.id
+        )
+    ):
+        raise OrgError(f"The program '{name}' already exists in {org.name}.")
+    before, program.name = program.name, name
+    db.session.flush()
+    audit.record(
+        actor,
+        "program.renamed",
+        org=org,
+        target=program,
+        details={"name": {"before": before, "after": name}},
+    )
+    return program
+
+
+def delete_program(actor: Any, org: Org, program: Program) -> None:
+    """Remove a program: each current member is told they left it, then it is gone.
+
+    The program's memberships go with it (the database cascades them); a
+    participant left in no program of an org that does not manage them stops
+    being its member.
+    """
+    leaving = db.session.scalars(
+        sa.select(Participant)
+        .join(Membership, Membership.participant_id == Participant.id)
+        .where(Membership.program_id == program.id, Membership.left_at.is_(None))
+        .distinct()
+    ).all()
+    for participant in leaving:
+        if participant.email:
+            mail.queue(
+                "removed_from_program",
+                participant.email,
+                org=org,
+                participant=participant,
+                program=program,
+            )
+        audit.record(
+            actor,
+            "participant.removed_from_program",
+            org=org,
+            target=participant,
+            details={"program": str(program.id), "program_name": program.name},
+        )
+    audit.record(
+        actor,
+        "program.deleted",
+        org=org,
+        target=program,
+        details={"name": program.name, "members": len(leaving)},
+    )
+    org.programs.remove(program)
+    db.session.flush()
+    for participant in leaving:
+        control.end_membership_if_last(org, participant)
