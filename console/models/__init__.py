@@ -30,6 +30,10 @@ from console.models.participants import ParticipantRole
 from console.models.participants import Profile
 from console.models.participants import RelationshipStatus
 from console.models.participants import SearchTerm
+from console.models.sso import AdminIdentity
+from console.models.sso import ParticipantIdentity
+from console.models.sso import SsoBreakGlass
+from console.models.sso import SsoConnection
 from console.models.tokens import PLATFORM_SCOPES
 from console.models.tokens import ApiToken
 from console.models.tokens import Scope
@@ -68,4 +72,8 @@ __all__ = [
     "Program",
     "RelationshipStatus",
     "SearchTerm",
+    "AdminIdentity",
+    "ParticipantIdentity",
+    "SsoBreakGlass",
+    "SsoConnection",
 ]
