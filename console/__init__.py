@@ -37,6 +37,7 @@ from console.views import home
 from console.views import orgs
 from console.views import participants
 from console.views import requests
+from console.views import sso
 from console.views import staff
 
 
@@ -96,6 +97,7 @@ def register_blueprints(app: Flask) -> None:
         staff,
         api,
         account,
+        sso,
     ):
         app.register_blueprint(module.bp)
     # The API authenticates by bearer header only, never by cookie: no CSRF to forge.
