@@ -307,7 +307,10 @@ def callback(slug: str):
     if connection is None:
         _forget_flow()
         return _failed(org, service.SignInFailure("not_configured"), purpose)
-    if not flow or flow["org"] != str(org.id) or flow["state"] != request.args.get("state"):
+    state = request.args.get("state")
+    # Some IdPs leave the state out of an error answer; one started here is still shown.
+    error_here = request.args.get("error") and state is None
+    if not flow or flow["org"] != str(org.id) or (flow["state"] != state and not error_here):
         return _refuse(org, purpose, service.SignInFailure("state"), connection, back=back)
     try:
         claims = service.finish(connection, request.args)
