@@ -174,6 +174,8 @@ def run_node_provider(redirect_uris: list[str]) -> Iterator[NodeProvider]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=5)
+        if process.stdout is not None:
+            process.stdout.close()
 
 
 class ForgingProvider:

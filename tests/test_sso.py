@@ -971,3 +971,339 @@ def test_test_connection_with_the_idp_down_goes_back_to_the_page(client_for, acm
     assert response.status_code == 502 and "The test did not complete" in text(response)
     assert f'href="/orgs/{acme.org.slug}/sso"' in text(response)
     assert events("sso.tested", acme.org)[-1].details["result"] == "unreachable"
+
+
+# -- participants ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def managed(acme, make_participant):
+    acme.connection.enforce_participants = True
+    db.session.flush()
+    participant = make_participant(acme.org, managed=True, email="pat@acme.example", name="Pat")
+    return SimpleNamespace(**vars(acme), participant=participant)
+
+
+def participant_sso(client, email: str):
+    """Press "Continue with single sign-on" on the participant sign-in page."""
+    token = csrf_token(client, "/account/login")
+    return client.post("/account/login/sso", data={"email": email, "csrf_token": token})
+
+
+def test_a_managed_participant_signs_in_through_the_orgs_idp(client, managed, oidc_provider):
+    page = participant_sso(client, "pat@acme.example")
+    assert page.status_code == 200
+    target = re.search(r'content="0;url=([^"]+)"', text(page)).group(1).replace("&amp;", "&")
+    assert urlsplit(target).path == f"/sso/{managed.org.slug}/login/participant"
+    sub = person(oidc_provider, "pat@acme.example")
+    response = through_idp(client, oidc_provider, sub, target)
+    assert response.status_code == 303 and response.headers["Location"] == "/account"
+    assert client.get("/account").status_code == 200
+    identity = db.session.scalar(sa.select(ParticipantIdentity))
+    assert (identity.participant_id, identity.subject) == (managed.participant.id, sub)
+    signed = events("participant.signed_in")[-1]
+    assert signed.details["method"] == "sso" and signed.target_id == str(managed.participant.id)
+    # Next time the identity finds the account, whatever the IdP now says the email is.
+    oidc_provider.set_user(sub, email="pat.new@acme.example", email_verified=True)
+    again = through_idp(client, oidc_provider, sub, f"/sso/{managed.org.slug}/login/participant")
+    assert again.status_code == 303 and again.headers["Location"] == "/account"
+
+
+def test_a_managed_participant_cannot_use_a_password_while_sso_is_enforced(client, managed):
+    token = csrf_token(client, "/account/login")
+    response = client.post(
+        "/account/login",
+        data={"email": "pat@acme.example", "password": PASSWORD, "csrf_token": token},
+    )
+    assert response.status_code == 200 and 'id="sso-required"' in text(response)
+    assert "Continue with single sign-on" in text(response)
+    assert client.get("/account").status_code == 302
+    assert events("participant.sign_in_failed")[-1].details["reason"] == "sso_required"
+    managed.connection.enforce_participants = False
+    db.session.flush()
+    token = csrf_token(client, "/account/login")
+    allowed = client.post(
+        "/account/login",
+        data={"email": "pat@acme.example", "password": PASSWORD, "csrf_token": token},
+    )
+    assert allowed.status_code == 303
+
+
+@pytest.mark.parametrize(
+    ("change", "reason", "words"),
+    [
+        ("unmanaged", "not_managed", "not managed by Acme Bank"),
+        ("suspended", "suspended", "suspended"),
+        ("unverified", "email_unverified", "has not verified"),
+        ("stranger", "no_account", "manages no account"),
+    ],
+)
+def test_participants_the_idp_cannot_sign_in_are_refused(
+    client, managed, oidc_provider, change, reason, words
+):
+    participant = managed.participant
+    email = participant.email
+    if change == "unmanaged":
+        participant.managed_by_org_id = None
+    elif change == "suspended":
+        participant.status = "suspended"
+    elif change == "stranger":
+        email = "nobody@acme.example"
+    db.session.flush()
+    sub = person(oidc_provider, email, verified=change != "unverified")
+    start = f"/sso/{managed.org.slug}/login/participant"
+    response = through_idp(client, oidc_provider, sub, start)
+    assert response.status_code == 403 and words in text(response)
+    assert 'href="/account/login"' in text(response)
+    assert client.get("/account").status_code == 302
+    assert not db.session.scalar(sa.select(ParticipantIdentity.id))
+    failed = events("sso.sign_in_failed", managed.org)[-1]
+    assert failed.details["reason"] == reason and failed.details["purpose"] == "participant"
+
+
+def test_participant_sso_is_offered_only_where_an_org_enforces_it(client, acme, make_participant):
+    response = participant_sso(client, "pat@acme.example")
+    assert response.status_code == 200 and "sign in with your password" in text(response)
+    assert 'name="password"' in text(response)
+    assert client.get(f"/sso/{acme.org.slug}/login/participant").status_code == 404
+    assert participant_sso(client, "not an email").status_code == 200
+
+
+def test_erasing_a_participant_forgets_their_identity(managed, oidc_provider, client):
+    from console.services import control
+
+    sub = person(oidc_provider, "pat@acme.example")
+    through_idp(client, oidc_provider, sub, f"/sso/{managed.org.slug}/login/participant")
+    assert db.session.scalar(sa.select(ParticipantIdentity.id))
+    control.erase(ACTOR, managed.org, fresh(managed.participant), "pat@acme.example")
+    assert not db.session.scalar(sa.select(ParticipantIdentity.id))
+
+
+# -- the command line -------------------------------------------------------------------------
+
+
+def test_sso_set_creates_a_connection_and_prints_what_it_set(
+    runner, make_org, make_admin, oidc_provider
+):
+    org = make_org(slug="cli-org")
+    verified_domain(org, "cli.example")
+    make_admin(org, "owner", email="owner@cli.example")
+    result = runner.invoke(
+        args=[
+            "sso",
+            "set",
+            "--org",
+            "cli-org",
+            "--issuer",
+            oidc_provider.issuer,
+            "--client-id",
+            "cli-client",
+            "--client-secret",
+            "cli-secret-plaintext",
+            "--enforce",
+            "--default-role",
+            "analyst",
+            "--map",
+            "console-owners=owner",
+            "--break-glass",
+            "owner@cli.example",
+        ]
+    )
+    assert result.exit_code == 0, result.output
+    assert "cli-secret-plaintext" not in result.output
+    for words in (
+        f"issuer          {oidc_provider.issuer}",
+        "client id       cli-client",
+        "client secret   stored encrypted",
+        "group console-owners -> owner",
+        "default role    analyst",
+        "enforced        yes (administrators)",
+        "break-glass     owner@cli.example",
+        f"Register this redirect URI at the IdP: {BASE}/sso/cli-org/callback",
+    ):
+        assert words in result.output
+    connection = db.session.scalar(sa.select(SsoConnection).where(SsoConnection.org_id == org.id))
+    assert sso.client_secret(connection) == "cli-secret-plaintext"
+    assert "cli-secret-plaintext" not in connection.client_secret
+    # Setting it again without --enforce or --default-role keeps both.
+    again = runner.invoke(
+        args=[
+            "sso",
+            "set",
+            "--org",
+            "cli-org",
+            "--issuer",
+            oidc_provider.issuer,
+            "--client-id",
+            "cli-client-2",
+            "--client-secret",
+            "rotated",
+        ]
+    )
+    assert again.exit_code == 0, again.output
+    assert "enforced        yes (administrators)" in again.output
+    assert "default role    analyst" in again.output
+
+
+def test_sso_set_fails_clearly(runner, make_org, oidc_provider):
+    make_org(slug="cli-org")
+    dead = f"http://127.0.0.1:{free_port()}"
+    result = runner.invoke(
+        args=[
+            "sso",
+            "set",
+            "--org",
+            "cli-org",
+            "--issuer",
+            dead,
+            "--client-id",
+            "c",
+            "--client-secret",
+            "s",
+        ]
+    )
+    assert result.exit_code == 1 and f"Could not reach {dead}" in result.output
+    missing = runner.invoke(
+        args=[
+            "sso",
+            "set",
+            "--org",
+            "nope",
+            "--issuer",
+            dead,
+            "--client-id",
+            "c",
+            "--client-secret",
+            "s",
+        ]
+    )
+    assert missing.exit_code == 1 and "No org with the slug 'nope'" in missing.output
+    stranger = runner.invoke(
+        args=[
+            "sso",
+            "set",
+            "--org",
+            "cli-org",
+            "--issuer",
+            oidc_provider.issuer,
+            "--client-id",
+            "c",
+            "--client-secret",
+            "s",
+            "--break-glass",
+            "who@else.example",
+        ]
+    )
+    assert stranger.exit_code == 1 and "Not an active owner" in stranger.output
+    warned = runner.invoke(
+        args=[
+            "sso",
+            "set",
+            "--org",
+            "cli-org",
+            "--issuer",
+            oidc_provider.issuer,
+            "--client-id",
+            "c",
+            "--client-secret",
+            "s",
+            "--enforce",
+        ]
+    )
+    assert warned.exit_code == 0 and "no break-glass owner" in warned.output
+
+
+# -- panva's oidc-provider: PKCE enforced, email and groups in UserInfo only -------------------------
+
+
+@pytest.fixture
+def panva(make_org, make_admin, node_oidc_provider):
+    org = make_org(slug="panva", name="Panva Partners")
+    verified_domain(org, "panva.example")
+    connection = sso.save_connection(
+        ACTOR,
+        org,
+        sso.ConnectionSettings(
+            issuer=node_oidc_provider.issuer,
+            client_id=node_oidc_provider.client_id,
+            client_secret=node_oidc_provider.client_secret,
+            scopes="openid email profile groups",
+            role_mapping=[["console-admins", "admin"]],
+        ),
+    )
+    return SimpleNamespace(org=org, connection=connection, idp=node_oidc_provider)
+
+
+def panva_start(client, panva, sub: str) -> str:
+    """Start at the console, sign ``sub`` in at the provider; return the callback path."""
+    started = client.get(f"/sso/{panva.org.slug}/login")
+    assert started.status_code == 303, text(started)
+    back = panva.idp.sign_in(started.headers["Location"], sub, BASE)
+    assert "code=" in back, back
+    return back.removeprefix(BASE)
+
+
+@pytest.mark.oidc_provider
+def test_email_and_groups_from_userinfo_sign_in_with_the_mapped_role(client, panva, monkeypatch):
+    sub = subject()
+    panva.idp.set_user(
+        sub, email="nia@panva.example", email_verified=True, groups=["console-admins"]
+    )
+    seen = {}
+    merge = sso.merge_claims
+
+    def spy(id_token, userinfo):
+        seen["id_token"], seen["userinfo"] = dict(id_token), dict(userinfo)
+        return merge(id_token, userinfo)
+
+    monkeypatch.setattr(sso, "merge_claims", spy)
+    response = client.get(panva_start(client, panva, sub))
+    assert response.status_code == 303, text(response)
+    assert "email" not in seen["id_token"] and "groups" not in seen["id_token"]
+    assert seen["userinfo"]["email"] == "nia@panva.example"
+    assert seen["userinfo"]["groups"] == ["console-admins"]
+    assert admin_by_email("nia@panva.example").role_in(panva.org).role == "admin"
+
+
+@pytest.mark.oidc_provider
+@pytest.mark.parametrize("verifier", ["wrong", "missing"])
+def test_the_provider_refuses_a_wrong_or_missing_code_verifier(client, panva, verifier):
+    sub = subject()
+    panva.idp.set_user(
+        sub, email="nia@panva.example", email_verified=True, groups=["console-admins"]
+    )
+    callback = panva_start(client, panva, sub)
+    state = query_of(callback)["state"]
+    key = f"_state_sso-{panva.org.id.hex}_{state}"
+    with client.session_transaction() as session:
+        data = session[key]["data"]
+        if verifier == "wrong":
+            data["code_verifier"] = "x" * 64
+        else:
+            del data["code_verifier"]
+        session[key] = {**session[key], "data": data}
+    response = client.get(callback)
+    assert response.status_code == 502 and 'data-reason="token"' in text(response)
+    assert "invalid_grant" in text(response)
+    assert admin_by_email("nia@panva.example") is None and not signed_in_admin(client)
+    assert events("sso.sign_in_failed", panva.org)[-1].details["reason"] == "token"
+
+
+@pytest.mark.oidc_provider
+def test_the_provider_refuses_an_authorization_request_without_pkce(panva):
+    import requests
+
+    asked = {
+        "client_id": panva.idp.client_id,
+        "response_type": "code",
+        "scope": "openid email",
+        "redirect_uri": f"{BASE}/sso/panva/callback",
+        "state": "s" * 20,
+        "nonce": "n" * 20,
+    }
+    response = requests.get(
+        f"{panva.idp.issuer}/auth", params=asked, allow_redirects=False, timeout=5
+    )
+    assert response.status_code == 303
+    refused = query_of(response.headers["Location"])
+    assert refused["error"] == "invalid_request" and "requires PKCE" in refused["error_description"]
