@@ -595,18 +595,8 @@ def test_an_owner_sets_up_sso_and_the_secret_is_stored_encrypted(
     )
     response = client.post(url, data=data)
     assert response.status_code == 303, text(response)
-    row = (
-        db.session.execute(
-            sa.text("SELECT * FROM sso_connections WHERE org_id = :org"), {"org": org.id.hex}
-        )
-        .mappings()
-        .one_or_none()
-        or db.session.execute(
-            sa.text("SELECT * FROM sso_connections WHERE org_id = :org"), {"org": org.id}
-        )
-        .mappings()
-        .one()
-    )
+    table = SsoConnection.__table__
+    row = db.session.execute(sa.select(table).where(table.c.org_id == org.id)).mappings().one()
     assert not any("beta-secret-plaintext" in str(value) for value in row.values())
     connection = db.session.scalar(sa.select(SsoConnection).where(SsoConnection.org_id == org.id))
     assert (
@@ -1213,7 +1203,7 @@ def test_sso_set_fails_clearly(runner, make_org, oidc_provider):
     assert warned.exit_code == 0 and "no break-glass owner" in warned.output
 
 
-# -- panva's oidc-provider: PKCE enforced, email and groups in UserInfo only -------------------------
+# -- panva's oidc-provider: PKCE enforced, email and groups in UserInfo only -----------------
 
 
 @pytest.fixture
