@@ -12,6 +12,7 @@ from flask import Response
 from flask import abort
 from flask import current_app
 from flask import flash
+from flask import g
 from flask import redirect
 from flask import render_template
 from flask import request
@@ -335,6 +336,9 @@ def callback(slug: str):
 def _test_result(org: Org, connection: SsoConnection, claims: dict[str, Any], back: str | None):  # type: ignore[no-untyped-def]
     if not _may_test(org):
         abort(403)
+    role = current_user.role_in(org)
+    if role is not None:
+        g.org, g.role = org, role  # the org's navigation, as on its other pages
     decision = service.decide_admin(connection, claims)
     refusal = decision.refusal
     service.record_test(current_user, connection, refusal.reason if refusal else "ok", claims)
