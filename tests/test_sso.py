@@ -1297,3 +1297,41 @@ def test_the_provider_refuses_an_authorization_request_without_pkce(panva):
     assert response.status_code == 303
     refused = query_of(response.headers["Location"])
     assert refused["error"] == "invalid_request" and "requires PKCE" in refused["error_description"]
+
+
+# -- the trail, and what the console cannot read ---------------------------------------------------
+
+
+def test_sso_events_read_as_sentences_in_the_orgs_audit_trail(client_for, acme, oidc_provider, app):
+    refused = person(oidc_provider, "eve@acme.example", verified=False)
+    sign_in(app.test_client(), oidc_provider, refused, acme.org)
+    admitted = person(oidc_provider, "sam@acme.example", ["console-admins"])
+    sign_in(app.test_client(), oidc_provider, admitted, acme.org)
+    page = text(client_for(acme.owner).get(f"/orgs/{acme.org.slug}/audit"))
+    for sentence in (
+        f"set up single sign-on through {acme.connection.issuer}",
+        "refused a sign-in through single sign-on (email_unverified)",
+        "signed in through single sign-on as Admin",
+        "linked",
+        "gave",
+    ):
+        assert sentence in page, sentence
+    only_sso = client_for(acme.owner).get(f"/orgs/{acme.org.slug}/audit?action=sso.*")
+    assert only_sso.status_code == 200 and "Single sign-on refused" in text(only_sso)
+
+
+def test_a_secret_the_console_can_no_longer_decrypt_is_explained(client, acme):
+    acme.connection.client_secret = encryption.encrypt("another-purpose", SECRET)
+    db.session.flush()
+    response = client.get(f"/sso/{acme.org.slug}/login")
+    assert response.status_code == 502 and "enter the client secret again" in text(response)
+    assert events("sso.sign_in_failed", acme.org)[-1].details["reason"] == "secret"
+
+
+def test_starting_again_replaces_an_abandoned_round_trip(client, acme, oidc_provider):
+    for _ in range(5):
+        client.get(f"/sso/{acme.org.slug}/login")
+    with client.session_transaction() as session:
+        assert len([key for key in session if key.startswith("_state_sso-")]) == 1
+    sub = person(oidc_provider, "sam@acme.example", ["console-admins"])
+    assert sign_in(client, oidc_provider, sub, acme.org).status_code == 303

@@ -126,6 +126,7 @@ FAILURE_STATUS = {
     "issuer_mismatch": 502,
     "token": 502,
     "id_token": 502,
+    "secret": 502,
     "not_configured": 404,
     "not_enforced": 404,
 }
@@ -742,9 +743,14 @@ def oauth_client(connection: SsoConnection) -> FlaskOAuth2App:
     """Build Authlib's Flask client from the connection as stored now.
 
     Built per request, never cached: a changed secret or issuer takes effect on
-    the next sign-in, in every process.
+    the next sign-in, in every process. Raises ``SignInFailure("secret")`` when
+    the stored secret no longer decrypts (the console's secret key changed).
     """
     name = f"sso-{connection.org_id.hex}"
+    try:
+        secret = client_secret(connection)
+    except encryption.InvalidToken:
+        raise SignInFailure("secret") from None
     client_kwargs: dict[str, Any] = {
         "scope": connection.scopes,
         "code_challenge_method": "S256",
@@ -757,7 +763,7 @@ def oauth_client(connection: SsoConnection) -> FlaskOAuth2App:
         FlaskIntegration(name),
         name,
         client_id=connection.client_id,
-        client_secret=client_secret(connection),
+        client_secret=secret,
         server_metadata_url=discovery_url(connection.issuer),
         client_kwargs=client_kwargs,
     )
@@ -1214,6 +1220,13 @@ FAILURE_TEXT = {
             "console accepts only ID tokens signed with the provider's published keys, issued "
             "for this console, and not expired."
         ),
+    ),
+    "secret": (
+        _l(
+            "The console cannot read the client secret stored for %(org)s: its own secret key "
+            "has changed since the secret was saved."
+        ),
+        _l("An owner should enter the client secret again on the single sign-on page."),
     ),
     "email_missing": (
         _l("Your identity provider did not say what your email address is."),

@@ -220,6 +220,8 @@ def _begin(
     back: str | None = None,
 ):  # type: ignore[no-untyped-def]
     org = connection.org
+    # One round trip at a time: abandoned ones would otherwise pile up in the cookie.
+    _forget_flow()
     try:
         url, state = service.begin(connection, login_hint)
     except service.SignInFailure as failure:
