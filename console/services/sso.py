@@ -22,7 +22,6 @@ import uuid
 from collections.abc import Iterable
 from collections.abc import Mapping
 from dataclasses import dataclass
-from dataclasses import field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -413,11 +412,6 @@ def get_connection(org: Org) -> SsoConnection | None:
     return db.session.scalar(sa.select(SsoConnection).where(SsoConnection.org_id == org.id))
 
 
-def find_org(slug: str) -> Org | None:
-    """Return the org with ``slug``."""
-    return db.session.scalar(sa.select(Org).where(Org.slug == slug))
-
-
 def client_secret(connection: SsoConnection) -> str:
     """Return the connection's client secret in plain text."""
     return encryption.decrypt(SECRET_PURPOSE, connection.client_secret)
@@ -462,7 +456,6 @@ class ConnectionSettings:
     enforce_admins: bool | None = None
     enforce_participants: bool | None = None
     break_glass: list[uuid.UUID] | None = None
-    changes: dict[str, Any] = field(default_factory=dict)
 
 
 def save_connection(actor: Any, org: Org, settings: ConnectionSettings) -> SsoConnection:
@@ -616,11 +609,6 @@ def remove_connection(actor: Any, org: Org, connection: SsoConnection) -> None:
 # -- where sign-in goes -----------------------------------------------------------------
 
 
-def connection_for(org: Org) -> SsoConnection | None:
-    """Return ``org``'s connection (an alias that reads better at call sites)."""
-    return get_connection(org)
-
-
 def connection_for_email(email: str | None) -> SsoConnection | None:
     """Return the connection of the org that verified ``email``'s domain, if it has one."""
     domains: list[OrgDomain] = verified_domains_for(email)
@@ -711,7 +699,9 @@ def refuse_password(admin: Admin, org: Org) -> None:
 
 def use_break_glass(admin: Admin, ip: str | None) -> list[Org]:
     """Record a break-glass password sign-in: audited, and every owner of the org is told."""
-    orgs = []
+    orgs: list[Org] = []
+    if admin.is_staff:
+        return orgs
     for role in admin.roles:
         connection = get_connection(role.org)
         if connection is None or not connection.enforce_admins:

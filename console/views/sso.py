@@ -35,6 +35,7 @@ from console.permissions import Permission
 from console.permissions import Role
 from console.permissions import require
 from console.permissions import staff_required
+from console.services import orgs as orgs_service
 from console.services import sso as service
 from console.services.domains import owners_of
 from console.views.account import _complete as complete_participant
@@ -244,7 +245,7 @@ def _hint() -> str | None:
 
 
 def _org_and_connection(slug: str) -> tuple[Org, SsoConnection | None]:
-    org = service.find_org(slug)
+    org = orgs_service.find_org(slug)
     if org is None:
         abort(404)
     return org, service.get_connection(org)
