@@ -8,7 +8,7 @@ PORT ?= 5000
 DEMO_PARTICIPANTS ?= 5000
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test test-sqlite test-postgresql bench lint messages clean
+.PHONY: install oidc-provider run test test-sqlite test-postgresql bench lint messages clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,6 +16,15 @@ $(STAMP): pyproject.toml constraints.txt
 	@touch $(STAMP)
 
 install: $(STAMP)
+
+# panva's oidc-provider, the identity provider the PKCE tests run (needs Node 20+ and npm).
+OIDC_PROVIDER := tests/oidc_provider
+oidc-provider:
+	@if command -v npm >/dev/null 2>&1; then \
+		test -d $(OIDC_PROVIDER)/node_modules/oidc-provider || npm ci --prefix $(OIDC_PROVIDER) --no-audit --no-fund --loglevel=error; \
+	else \
+		echo "npm is not installed: the tests that need panva's oidc-provider will be skipped."; \
+	fi
 
 run: install
 	$(FLASK) db upgrade
@@ -27,7 +36,7 @@ run: install
 	fi
 
 # The suite runs on SQLite, then again on PostgreSQL when a server answers at 127.0.0.1:5432.
-test: install
+test: install oidc-provider
 	$(BIN)/pytest --database sqlite $(PYTEST_ARGS)
 	@if $(BIN)/python -c "from tests.databases import postgres_reachable as r; raise SystemExit(0 if r() else 1)"; then \
 		$(BIN)/pytest --database postgresql $(PYTEST_ARGS); \
@@ -37,10 +46,10 @@ test: install
 		echo "PostgreSQL is not reachable at 127.0.0.1:5432: the PostgreSQL run was skipped."; \
 	fi
 
-test-sqlite: install
+test-sqlite: install oidc-provider
 	$(BIN)/pytest --database sqlite $(PYTEST_ARGS)
 
-test-postgresql: install
+test-postgresql: install oidc-provider
 	$(BIN)/pytest --database postgresql $(PYTEST_ARGS)
 
 bench: install
@@ -54,4 +63,4 @@ messages: install
 	$(BIN)/pybabel extract -F babel.cfg -k _l -o translations/messages.pot .
 
 clean:
-	rm -rf $(VENV) instance/console.db* .pytest_cache
+	rm -rf $(VENV) instance/console.db* .pytest_cache $(OIDC_PROVIDER)/node_modules

@@ -38,6 +38,7 @@ from console.views import orgs
 from console.views import participants
 from console.views import requests
 from console.views import scim
+from console.views import sso
 from console.views import staff
 
 
@@ -97,6 +98,7 @@ def register_blueprints(app: Flask) -> None:
         staff,
         api,
         account,
+        sso,
     ):
         app.register_blueprint(module.bp)
     app.register_blueprint(scim.bp)

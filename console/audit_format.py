@@ -33,6 +33,7 @@ AREA_LABELS = {
     "admin": (_l("Administrators"), _l("Any administrator action")),
     "org": (_l("Organization and programs"), _l("Any organization or program action")),
     "domain": (_l("Domains"), _l("Any domain action")),
+    "sso": (_l("Single sign-on"), _l("Any single sign-on action")),
     "token": (_l("API tokens"), _l("Any API token action")),
     "scim": (_l("Provisioning (SCIM)"), _l("Any provisioning action")),
     "audit": (_l("Audit trail"), _l("Any audit trail action")),
@@ -82,6 +83,17 @@ ACTION_LABELS = {
     "admin.signed_out": _l("Signed out"),
     "admin.sign_in_failed": _l("Sign-in failed"),
     "admin.totp_enabled": _l("Second factor set up"),
+    "admin.role_removed": _l("Role removed"),
+    "sso.connection_created": _l("Single sign-on set up"),
+    "sso.connection_changed": _l("Single sign-on changed"),
+    "sso.connection_removed": _l("Single sign-on removed"),
+    "sso.discovery_checked": _l("Identity provider discovery fetched"),
+    "sso.tested": _l("Single sign-on tested"),
+    "sso.signed_in": _l("Signed in through single sign-on"),
+    "sso.sign_in_failed": _l("Single sign-on refused"),
+    "sso.identity_linked": _l("Identity provider account linked"),
+    "sso.email_updated": _l("Email updated by the identity provider"),
+    "sso.break_glass_used": _l("Break-glass password sign-in"),
     "org.created": _l("Organization created"),
     "program.created": _l("Program created"),
     "program.renamed": _l("Program renamed"),
@@ -159,6 +171,17 @@ SENTENCES = {
     "admin.signed_out": _l("signed out"),
     "admin.sign_in_failed": _l("failed to sign in (%(reason)s)"),
     "admin.totp_enabled": _l("set up a second factor"),
+    "admin.role_removed": _l("removed the role %(role)s from %(target)s"),
+    "sso.connection_created": _l("set up single sign-on through %(issuer)s"),
+    "sso.connection_changed": _l("changed the single sign-on connection"),
+    "sso.connection_removed": _l("removed single sign-on through %(issuer)s"),
+    "sso.discovery_checked": _l("fetched the discovery document of %(issuer)s: %(result)s"),
+    "sso.tested": _l("tested single sign-on: %(result)s"),
+    "sso.signed_in": _l("signed in through single sign-on as %(role)s"),
+    "sso.sign_in_failed": _l("refused a sign-in through single sign-on (%(reason)s)"),
+    "sso.identity_linked": _l("linked %(target)s to an account at the identity provider"),
+    "sso.email_updated": _l("changed the email of %(target)s from %(before)s to %(after)s"),
+    "sso.break_glass_used": _l("signed in with a password while single sign-on is enforced"),
     "org.created": _l("created the organization %(name)s"),
     "program.created": _l("created the program %(name)s"),
     "program.renamed": _l("renamed the program %(before)s to %(after)s"),
@@ -428,6 +451,14 @@ def _sentence(action: str, details: dict[str, Any]) -> tuple[str, dict[str, str]
         }
     if action in ("admin.signed_in", "admin.sign_in_failed"):
         return action, {"method": get("method"), "reason": get("reason")}
+    if action == "admin.role_removed":
+        return action, {"role": role_label(details.get("role"))}
+    if action.startswith("sso."):
+        issuer = details.get("issuer")
+        if isinstance(issuer, dict):
+            issuer = issuer.get("after")
+        params = {"issuer": show(issuer), "result": get("result"), "reason": get("reason")}
+        return action, params | {"role": role_label(details.get("role"))} | change("email")
     if action in ("org.created", "program.created"):
         return action, {"name": get("name")}
     if action == "program.renamed":

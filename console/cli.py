@@ -26,6 +26,7 @@ from console.services import mail as mail_service
 from console.services import orgs as orgs_service
 from console.services import participants as participants_service
 from console.services import retention as retention_service
+from console.services import sso as sso_service
 from console.services import tokens as tokens_service
 
 demo = AppGroup("demo", help="Demo data.")
@@ -38,6 +39,7 @@ token = AppGroup("token", help="API tokens.")
 outbox = AppGroup("outbox", help="The mail outbox.")
 retention = AppGroup("retention", help="Data retention.")
 domains = AppGroup("domains", help="Verified domains and the accounts claimed through them.")
+sso = AppGroup("sso", help="Single sign-on through an org's OpenID Connect provider.")
 
 
 def cli_actor() -> audit_service.Actor:
@@ -437,8 +439,97 @@ def domains_recheck() -> None:
     )
 
 
+@sso.command("set")
+@click.option("--org", "slug", required=True)
+@click.option(
+    "--issuer", required=True, help="The IdP's issuer URL (discovery is fetched from it)."
+)
+@click.option("--client-id", required=True)
+@click.option("--client-secret", required=True, help="Stored encrypted; never printed.")
+@click.option(
+    "--enforce/--no-enforce",
+    default=None,
+    help="Administrators must use SSO (break-glass owners excepted). Unchanged if not given.",
+)
+@click.option(
+    "--default-role",
+    type=click.Choice(["owner", "admin", "support", "analyst", "none"]),
+    help="Role for people in no mapped group ('none': only mapped people). Unchanged if not given.",
+)
+@click.option("--map", "mappings", multiple=True, help="GROUP=ROLE; repeat for more.")
+@click.option("--groups-claim", help="The claim (or dotted path) that carries groups.")
+@click.option("--scopes", help="Space-separated scopes; openid is required.")
+@click.option("--break-glass", "break_glass", multiple=True, help="An owner's email; repeat.")
+@click.option("--enforce-participants/--no-enforce-participants", default=None)
+def sso_set(
+    slug: str,
+    issuer: str,
+    client_id: str,
+    client_secret: str,
+    enforce: bool | None,
+    default_role: str | None,
+    mappings: tuple[str, ...],
+    groups_claim: str | None,
+    scopes: str | None,
+    break_glass: tuple[str, ...],
+    enforce_participants: bool | None,
+) -> None:
+    """Create or replace an org's SSO connection (the issuer is discovered first)."""
+    target = _load_org(slug)
+    owners = {owner.email: owner for owner in domains_service.owners_of(target)}
+    strangers = [email for email in break_glass if email.strip().lower() not in owners]
+    if strangers:
+        raise click.ClickException(f"Not an active owner of {slug}: {', '.join(strangers)}.")
+    try:
+        settings = sso_service.ConnectionSettings(
+            issuer=issuer,
+            client_id=client_id,
+            client_secret=client_secret,
+            scopes=scopes,
+            groups_claim=groups_claim,
+            role_mapping=sso_service.parse_role_mapping("\n".join(mappings)) if mappings else None,
+            default_role=None if default_role in (None, "none") else default_role,
+            keep_default_role=default_role is None,
+            enforce_admins=enforce,
+            enforce_participants=enforce_participants,
+            break_glass=[owners[e.strip().lower()].id for e in break_glass]
+            if break_glass
+            else None,
+        )
+        connection = sso_service.save_connection(cli_actor(), target, settings)
+    except sso_service.SettingsError as error:
+        raise click.ClickException(f"{error.field or 'settings'}: {error.message}") from None
+    db.session.commit()
+    found = connection.discovery or {}
+    named = sso_service.break_glass_owners(target)
+    click.echo(f"Single sign-on for {target.slug} (connection id {connection.id}):")
+    click.echo(f"  issuer          {connection.issuer}")
+    click.echo(f"  client id       {connection.client_id}")
+    click.echo("  client secret   stored encrypted")
+    click.echo(f"  scopes          {connection.scopes}")
+    click.echo(f"  groups claim    {connection.groups_claim}")
+    for group, role in connection.role_mapping or []:
+        click.echo(f"  group {group} -> {role}")
+    click.echo(f"  default role    {connection.default_role or 'none (mapped groups only)'}")
+    click.echo(f"  enforced        {'yes' if connection.enforce_admins else 'no'} (administrators)")
+    click.echo(
+        f"  enforced        {'yes' if connection.enforce_participants else 'no'} (participants)"
+    )
+    click.echo(f"  break-glass     {', '.join(o.email for o in named) or 'nobody'}")
+    click.echo(f"  authorization   {found.get('authorization_endpoint')}")
+    click.echo(f"  token           {found.get('token_endpoint')}")
+    click.echo(f"  keys            {found.get('jwks_uri')}")
+    click.echo(f"Register this redirect URI at the IdP: {sso_service.redirect_uri(target)}")
+    if connection.enforce_admins and not named:
+        click.echo(
+            "Warning: SSO is enforced with no break-glass owner: if the IdP is down, nobody can "
+            "sign in to this org with a password. Name one with --break-glass EMAIL.",
+            err=True,
+        )
+
+
 def register(app: Flask) -> None:
     """Add every command group to ``flask``."""
-    groups = (demo, staff, org, admin, participant, audit, token, outbox, retention, domains)
+    groups = (demo, staff, org, admin, participant, audit, token, outbox, retention, domains, sso)
     for group in groups:
         app.cli.add_command(group)

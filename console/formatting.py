@@ -418,6 +418,7 @@ def org_nav() -> list[tuple[str, str, Permission]]:
         ("requests.index", _("Requests"), Permission.MANAGE_PARTICIPANTS),
         ("audit.index", _("Audit"), Permission.VIEW_AUDIT),
         ("domains.index", _("Domains"), Permission.MANAGE_DOMAINS),
+        ("sso.show", _("Single sign-on"), Permission.MANAGE_SSO),
     ]
 
 

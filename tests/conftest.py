@@ -206,7 +206,11 @@ def browser() -> Iterator[Any]:
         if os.environ.get("CONSOLE_REQUIRE_BROWSER"):
             pytest.fail(f"{CHROMIUM} is required (CONSOLE_REQUIRE_BROWSER) but missing")
         pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
+    from playwright.sync_api import expect
     from playwright.sync_api import sync_playwright
+
+    # Generous waits: on a loaded two-core machine a page can take seconds.
+    expect.set_options(timeout=20_000)
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
@@ -218,7 +222,7 @@ def browser() -> Iterator[Any]:
 def page(browser: Any) -> Iterator[Any]:
     """A fresh browser context (no cookies) and page for each test."""
     context = browser.new_context(viewport={"width": 1366, "height": 900})
-    context.set_default_timeout(10_000)
+    context.set_default_timeout(20_000)
     page = context.new_page()
     yield page
     context.close()
@@ -438,3 +442,39 @@ def silent_nameserver(app: Flask, monkeypatch: pytest.MonkeyPatch) -> Iterator[i
         monkeypatch.setitem(app.config, "DNS_NAMESERVERS", f"127.0.0.1:{port}")
         monkeypatch.setitem(app.config, "DNS_TIMEOUT", 0.4)
         yield port
+
+
+# -- identity providers (single sign-on) ----------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def oidc_provider() -> Iterator[Any]:
+    """oidc-provider-mock on 127.0.0.1 for the whole run; it requires a nonce, as real IdPs do."""
+    import oidc_provider_mock
+
+    from tests.identity_providers import MockProvider
+    from tests.identity_providers import serve
+
+    with serve(oidc_provider_mock.app(require_nonce=True)) as url:
+        yield MockProvider(url)
+
+
+@pytest.fixture(scope="session")
+def node_oidc_provider() -> Iterator[Any]:
+    """panva's oidc-provider (Node) for one client whose callback is the org ``panva``'s."""
+    from tests.identity_providers import run_node_provider
+
+    with run_node_provider([f"{TEST_CONFIG['BASE_URL']}/sso/panva/callback"]) as provider:
+        yield provider
+
+
+@pytest.fixture(scope="session")
+def forging_provider() -> Iterator[Any]:
+    """A provider whose ID tokens a test can make wrong on purpose."""
+    from tests.identity_providers import ForgingProvider
+    from tests.identity_providers import serve
+
+    provider = ForgingProvider()
+    with serve(provider.app) as url:
+        provider.issuer = url
+        yield provider

@@ -38,6 +38,7 @@ ERASE = Permission.ERASE_PARTICIPANTS
 RELEASE = Permission.MANAGE_DOMAINS
 DOMAINS = Permission.MANAGE_DOMAINS
 D = "/orgs/{org}/domains"
+SSO = Permission.MANAGE_SSO
 ORG_ROUTES = [
     OrgRoute("orgs.show", "GET", "/orgs/{org}/", None, 302),
     OrgRoute(
@@ -110,6 +111,11 @@ ORG_ROUTES = [
     OrgRoute(
         "domains.release", "POST", D + "/{domain}/claims/release", DOMAINS, 200, (("all", "1"),)
     ),
+    OrgRoute("sso.show", "GET", "/orgs/{org}/sso", SSO),
+    OrgRoute("sso.save", "POST", "/orgs/{org}/sso", SSO),  # no issuer: the form again
+    OrgRoute("sso.discover", "POST", "/orgs/{org}/sso/discovery", SSO, 409),  # no connection
+    OrgRoute("sso.remove", "POST", "/orgs/{org}/sso/remove", SSO, 409),  # no connection
+    OrgRoute("sso.test", "GET", "/orgs/{org}/sso/test", SSO, 409),  # no connection
 ]
 # Routes outside any org, and who may use them; they get their own tests.
 OTHER_ROUTES = {
@@ -176,6 +182,16 @@ OTHER_ROUTES = {
     ),
     "staff.outbox",
     "staff.outbox_message",
+    # The staff twins of the SSO page, and the round trip: tests/test_sso.py.
+    "sso.staff_show",
+    "sso.staff_save",
+    "sso.staff_discover",
+    "sso.staff_remove",
+    "sso.staff_test",
+    "sso.login",
+    "sso.participant_login",
+    "sso.participant_start",
+    "sso.callback",
     "static",
     *(
         f"account.{endpoint}"
@@ -313,8 +329,11 @@ def test_unknown_org_is_404_for_administrators_and_sign_in_for_anonymous(
     assert call(anonymous, route, Missing, setting["participant"], setting).status_code == 302
 
 
-@pytest.mark.parametrize("url", ["/staff/", "/staff/audit", "/staff/domains"])
+@pytest.mark.parametrize(
+    "url", ["/staff/", "/staff/audit", "/staff/domains", "/staff/orgs/{org}/sso"]
+)
 def test_staff_pages_are_for_staff_only(app, client_for, setting, url):
+    url = url.format(org=setting["org"].slug)
     assert app.test_client().get(url).status_code == 302
     assert client_for(setting["admins"]["owner"]).get(url).status_code == 404
     assert client_for(setting["admins"]["staff"]).get(url).status_code == 200

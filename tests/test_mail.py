@@ -59,8 +59,9 @@ SAMPLE = {
     "effective_at": None,
     "dropped_because": "email_changed",
 }
-# Mail to an org's owners rather than to a participant: tests/test_domains.py renders it.
-TO_OWNERS = {"domain_lapsed"}
+# Mail to an org's owners rather than to a participant: tests/test_domains.py and
+# tests/test_sso.py render it.
+TO_OWNERS = {"domain_lapsed", "sso_break_glass_used"}
 
 
 # Some kinds are only ever queued for an org, others (sign-up) never are.

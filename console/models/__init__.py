@@ -33,6 +33,10 @@ from console.models.participants import SearchTerm
 from console.models.scim import ScimGroup
 from console.models.scim import ScimUser
 from console.models.scim import ScimUserEmail
+from console.models.sso import AdminIdentity
+from console.models.sso import ParticipantIdentity
+from console.models.sso import SsoBreakGlass
+from console.models.sso import SsoConnection
 from console.models.tokens import PLATFORM_SCOPES
 from console.models.tokens import ApiToken
 from console.models.tokens import Scope
@@ -74,4 +78,8 @@ __all__ = [
     "ScimUser",
     "ScimUserEmail",
     "SearchTerm",
+    "AdminIdentity",
+    "ParticipantIdentity",
+    "SsoBreakGlass",
+    "SsoConnection",
 ]

@@ -37,6 +37,7 @@ from console.services import audit
 from console.services import claims
 from console.services import control
 from console.services import mail
+from console.services import sso
 from console.services.auth import EmailError
 from console.services.auth import check_password
 from console.services.auth import checked_email
@@ -58,6 +59,7 @@ class Outcome(StrEnum):
     UNCONFIRMED = "unconfirmed"
     SUSPENDED = "suspended"
     DEACTIVATED = "deactivated"
+    SSO_REQUIRED = "sso_required"
 
 
 @dataclass(frozen=True)
@@ -172,6 +174,9 @@ def sign_in(email: str, password: str) -> SignIn:
     if status == AccountStatus.SUSPENDED:
         _failed(participant, "suspended")
         return SignIn(Outcome.SUSPENDED, participant)
+    if sso.participant_must_use_sso(participant) is not None:
+        _failed(participant, "sso_required")
+        return SignIn(Outcome.SSO_REQUIRED, participant)
     if participant.must_reset_password:
         return SignIn(Outcome.MUST_RESET, participant)
     record_sign_in(participant)

@@ -36,6 +36,7 @@ from console.models import MentoringRelationship
 from console.models import Org
 from console.models import OutboxMessage
 from console.models import Participant
+from console.models import ParticipantIdentity
 from console.models import Profile
 from console.models import Program
 from console.models import ReleaseRequest
@@ -942,6 +943,9 @@ def anonymize(participant: Participant) -> None:
     _revoke(participant)
     pid = participant.id
     db.session.execute(sa.delete(SearchTerm).where(SearchTerm.participant_id == pid))
+    db.session.execute(
+        sa.delete(ParticipantIdentity).where(ParticipantIdentity.participant_id == pid)
+    )
     db.session.execute(sa.delete(AccountLink).where(AccountLink.participant_id == pid))
     db.session.execute(
         sa.delete(EmailChangeRequest).where(EmailChangeRequest.participant_id == pid)

@@ -26,7 +26,9 @@ from console.forms.auth import SignInForm
 from console.forms.auth import VerifyCodeForm
 from console.htmx import redirect_to
 from console.models import Admin
+from console.models import Org
 from console.services import auth
+from console.services import sso
 
 bp = Blueprint("auth", __name__)
 
@@ -55,18 +57,44 @@ def login():
     if current_user.is_authenticated and getattr(current_user, "is_admin", False):
         return redirect(landing_url(current_user))
     form = SignInForm()
-    step = "email"
+    step = "password" if request.args.get("method") == "password" else "email"
+    sso_org = None
     if form.validate_on_submit():
         if form.password.data:
-            admin = auth.authenticate_admin(form.email.data, form.password.data)
-            if admin is not None:
-                return _password_accepted(admin)
-            db.session.commit()
-            flash(_("That email and password do not match an active administrator."), "error")
-        step = "password"
+            sso_org = _password_refused(form.email.data)
+            if sso_org is None:
+                admin = auth.authenticate_admin(form.email.data, form.password.data)
+                if admin is not None:
+                    sso.use_break_glass(admin, request.remote_addr)
+                    return _password_accepted(admin)
+                db.session.commit()
+                flash(_("That email and password do not match an active administrator."), "error")
+        else:
+            route = sso.route_for_email(form.email.data)
+            if route is not None and route.kind == "idp":
+                return _to_identity_provider(route.org, form.email.data)
+            sso_org = route.org if route is not None else None
+        step = "sso_required" if sso_org is not None else "password"
     elif request.method == "POST" and not form.email.errors:
         step = "password"
-    return render_template("auth/login.html", form=form, step=step)
+    return render_template("auth/login.html", form=form, step=step, sso_org=sso_org)
+
+
+def _password_refused(email: str) -> Org | None:
+    # Enforced SSO refuses the password before it is checked: no guesses against it.
+    admin = auth.find_admin(email)
+    org = sso.password_refused_by(admin) if admin is not None else None
+    if admin is not None and org is not None:
+        sso.refuse_password(admin, org)
+        db.session.commit()
+    return org
+
+
+def _to_identity_provider(org: Org, email: str):  # type: ignore[no-untyped-def]
+    target = url_for(
+        "sso.login", slug=org.slug, login_hint=email, next=safe_next(request.args.get("next"))
+    )
+    return render_template("sso/redirect.html", org=org, target=target)
 
 
 def _password_accepted(admin: Admin):  # type: ignore[no-untyped-def]
