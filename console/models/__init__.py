@@ -26,11 +26,18 @@ from console.models.participants import ParticipantRole
 from console.models.participants import Profile
 from console.models.participants import RelationshipStatus
 from console.models.participants import SearchTerm
+from console.models.reports import ALL_PROGRAMS
+from console.models.reports import Journey
+from console.models.reports import MemberDay
+from console.models.reports import ReportDay
+from console.models.reports import ReportSpan
+from console.models.reports import ScopeDay
 from console.models.tokens import PLATFORM_SCOPES
 from console.models.tokens import ApiToken
 from console.models.tokens import Scope
 
 __all__ = [
+    "ALL_PROGRAMS",
     "PLATFORM_SCOPES",
     "AccountLink",
     "ApiToken",
@@ -49,7 +56,9 @@ __all__ = [
     "AuditEvent",
     "EventType",
     "JoinedVia",
+    "Journey",
     "Member",
+    "MemberDay",
     "Membership",
     "MentoringRelationship",
     "Org",
@@ -59,5 +68,8 @@ __all__ = [
     "Profile",
     "Program",
     "RelationshipStatus",
+    "ReportDay",
+    "ReportSpan",
+    "ScopeDay",
     "SearchTerm",
 ]

@@ -23,6 +23,8 @@ class Org(db.Model):
     slug: Mapped[str] = mapped_column(sa.String(63), unique=True)
     name: Mapped[str] = mapped_column(sa.String(200))
     time_zone: Mapped[str] = mapped_column(sa.String(64), default="UTC", server_default="UTC")
+    # Impact report cells counting fewer than this are suppressed.
+    report_threshold: Mapped[int] = mapped_column(default=5, server_default="5")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     programs: Mapped[list[Program]] = relationship(
