@@ -35,6 +35,7 @@ from console.views import control
 from console.views import home
 from console.views import orgs
 from console.views import participants
+from console.views import reports
 from console.views import requests
 from console.views import staff
 
@@ -85,6 +86,7 @@ def register_blueprints(app: Flask) -> None:
     """Mount every area of the console."""
     for module in (home, auth, orgs, participants, control, requests, audit, staff, api, account):
         app.register_blueprint(module.bp)
+    app.register_blueprint(reports.bp)
     # The API authenticates by bearer header only, never by cookie: no CSRF to forge.
     csrf.exempt(api.bp)
 
@@ -125,6 +127,9 @@ def _tune_engine(engine: sa.Engine) -> None:
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.execute("PRAGMA busy_timeout = 30000")
+        cursor.execute("PRAGMA cache_size = -65536")
+        cursor.execute("PRAGMA mmap_size = 1073741824")
+        cursor.execute("PRAGMA wal_autocheckpoint = 16384")
         cursor.close()
 
     @sa.event.listens_for(engine, "begin")

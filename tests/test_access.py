@@ -89,6 +89,45 @@ ORG_ROUTES = [
     ),
     OrgRoute("audit.index", "GET", "/orgs/{org}/audit", Permission.VIEW_AUDIT),
     OrgRoute("audit.export", "GET", "/orgs/{org}/audit/export.csv", Permission.VIEW_AUDIT),
+    OrgRoute("reports.index", "GET", "/orgs/{org}/reports", Permission.VIEW_REPORTS),
+    OrgRoute("reports.quiet", "GET", "/orgs/{org}/reports/quiet", Permission.VIEW_REPORTS),
+    OrgRoute("reports.impact", "GET", "/orgs/{org}/reports/impact", Permission.VIEW_REPORTS),
+    OrgRoute(
+        "reports.impact_export", "GET", "/orgs/{org}/reports/impact.csv", Permission.VIEW_REPORTS
+    ),
+    OrgRoute(
+        "reports.change_threshold",
+        "POST",
+        "/orgs/{org}/reports/impact/threshold",
+        Permission.MANAGE_REPORTS,
+        303,
+        (("threshold", "7"),),
+    ),
+    OrgRoute(
+        "reports.export_activity",
+        "GET",
+        "/orgs/{org}/reports/activity.csv",
+        Permission.VIEW_REPORTS,
+    ),
+    OrgRoute(
+        "reports.export_activity",
+        "GET",
+        "/orgs/{org}/reports/activity.xlsx",
+        Permission.VIEW_REPORTS,
+    ),
+    OrgRoute(
+        "participants.export",
+        "GET",
+        "/orgs/{org}/participants/export.csv",
+        Permission.VIEW_REPORTS,
+    ),
+    OrgRoute(
+        "participants.export",
+        "GET",
+        "/orgs/{org}/participants/export.xlsx",
+        Permission.VIEW_REPORTS,
+    ),
+    OrgRoute("participants.report", "GET", P + "/report", Permission.VIEW_REPORTS),
 ]
 # Routes outside any org, and who may use them; they get their own tests.
 OTHER_ROUTES = {
@@ -117,6 +156,8 @@ OTHER_ROUTES = {
     "api.export_participant",
     "api.list_programs",
     "api.list_audit",
+    "api.report_summary",
+    "api.ingest_events",
     "api.openapi",
     "staff.outbox",
     "staff.outbox_message",

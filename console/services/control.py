@@ -46,6 +46,7 @@ from console.models.participants import PRIVATE_FIELDS
 from console.models.participants import PROFILE_FIELDS
 from console.services import audit
 from console.services import mail
+from console.services import rollups
 from console.services.auth import EmailError
 from console.services.auth import checked_email
 from console.services.auth import hash_password
@@ -382,6 +383,7 @@ def end_membership_if_last(org: Org, participant: Participant) -> None:
     account it is responsible for.
     """
     if participant.managed_by_org_id == org.id:
+        rollups.sync_member(org, participant.id)
         return
     active = db.session.scalar(
         sa.select(sa.func.count())
@@ -398,6 +400,7 @@ def end_membership_if_last(org: Org, participant: Participant) -> None:
                 Member.org_id == org.id, Member.participant_id == participant.id
             )
         )
+    rollups.sync_member(org, participant.id)
 
 
 # -- profile -----------------------------------------------------------------------
@@ -449,6 +452,7 @@ def update_profile(
         return []
     if "name" in diff:
         index_participant(participant)
+    rollups.note_profile(participant)
     audit.record(
         actor,
         "participant.profile_updated",
@@ -907,6 +911,8 @@ def erase(actor: Any, org: Org, participant: Participant, confirmation: str) -> 
         .values(left_at=now)
     )
     db.session.execute(sa.delete(Member).where(Member.participant_id == pid))
+    rollups.sync_participant(pid)
+    rollups.note_profile(participant)
     audit.shred(participant)
     audit.record(actor, "participant.erased", org=org, target=participant)
     return participant
