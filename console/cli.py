@@ -21,6 +21,7 @@ from console.services import demo as demo_service
 from console.services import mail as mail_service
 from console.services import orgs as orgs_service
 from console.services import participants as participants_service
+from console.services import rollups as rollups_service
 from console.services import tokens as tokens_service
 
 demo = AppGroup("demo", help="Demo data.")
@@ -31,6 +32,7 @@ participant = AppGroup("participant", help="Participant accounts.")
 audit = AppGroup("audit", help="The audit trail.")
 token = AppGroup("token", help="API tokens.")
 outbox = AppGroup("outbox", help="The mail outbox.")
+reports = AppGroup("reports", help="Report rollups.")
 
 
 def cli_actor() -> audit_service.Actor:
@@ -92,7 +94,8 @@ def demo_seed(
         f"Seeded {len(report.orgs)} orgs ({', '.join(report.orgs)}), "
         f"{report.participants:,} participants ({report.demo_members:,} members of demo), "
         f"{report.memberships:,} program memberships, {report.relationships:,} relationships, "
-        f"{report.events:,} activity events in {report.seconds:.1f} s."
+        f"{report.events:,} activity events in {report.seconds:.1f} s "
+        f"(rolled up into {report.report_days:,} report days)."
     )
     _print_sign_ins(report.sign_ins)
 
@@ -366,7 +369,21 @@ def _deliver_round(quiet: bool) -> None:
             return
 
 
+@reports.command("rebuild")
+def reports_rebuild() -> None:
+    """Recompute every report rollup from the stored events, memberships and profiles."""
+    report = rollups_service.rebuild()
+    db.session.commit()
+    click.echo(
+        f"Rebuilt the report rollups from {report.events:,} events in {report.seconds:.1f} s: "
+        f"{report.days:,} report days, {report.member_days:,} member days, "
+        f"{report.scope_days:,} program days, {report.spans:,} membership spans, "
+        f"{report.journeys:,} journeys."
+    )
+
+
 def register(app: Flask) -> None:
     """Add every command group to ``flask``."""
     for group in (demo, staff, org, admin, participant, audit, token, outbox):
         app.cli.add_command(group)
+    app.cli.add_command(reports)
