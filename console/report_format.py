@@ -92,7 +92,9 @@ def _change(key: str, now: float | int | None, before: float | int | None) -> tu
         return _("%(points)s pts", points=f"{points:+d}"), trend
     if key == "average_rating":
         return f"{difference:+.1f}", trend
-    sign = "+" if difference > 0 else "−" if difference < 0 else "±"
+    if not difference:
+        return "±0", trend
+    sign = "+" if difference > 0 else "−"
     amount = _show(key, abs(difference))
     if before:
         share = format_percent(abs(difference) / abs(before), "#,##0%")

@@ -74,11 +74,11 @@ def backdate(org: Org, person: Participant, joined: datetime, left: datetime | N
         .where(Membership.participant_id == person.id, Membership.org_id == org.id)
         .values(joined_at=joined, left_at=left)
     )
-    db.session.execute(
-        sa.update(Member)
-        .where(Member.participant_id == person.id, Member.org_id == org.id)
-        .values(joined_at=joined)
-    )
+    member = sa.update(Member).values(joined_at=joined)
+    if left is not None:
+        # Leaving the last program ends an unmanaged membership of the org too.
+        member = sa.delete(Member)
+    db.session.execute(member.where(Member.participant_id == person.id, Member.org_id == org.id))
     db.session.flush()
     rollups.sync_member(org, person.id)
 
