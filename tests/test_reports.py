@@ -259,7 +259,7 @@ def figures(page: str) -> dict[str, tuple[str, str]]:
 
 
 def chart(page: str, name: str) -> dict[str, Any]:
-    found = re.search(rf'id="chart-{name}"[^>]*data-chart="([^"]*)"', page)
+    found = re.search(rf'data-chart-name="{name}"[^>]*data-chart="([^"]*)"', page)
     assert found, name
     return json.loads(html.unescape(found.group(1)))
 
