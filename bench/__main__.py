@@ -98,11 +98,23 @@ def seed(members: int, events: int, fresh: bool) -> Path:
     subprocess.run([*flask, "db", "upgrade"], env=env, check=True, capture_output=True)
     started = time.perf_counter()
     result = subprocess.run(
-        [*flask, "demo", "seed", "--participants", str(members),
-         "--events-per-participant", str(events)],
-        env=env, check=True, capture_output=True, text=True,
+        [
+            *flask,
+            "demo",
+            "seed",
+            "--participants",
+            str(members),
+            "--events-per-participant",
+            str(events),
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
     )
-    print(result.stdout.splitlines()[0], f"(wall {time.perf_counter() - started:.0f} s)", flush=True)
+    print(
+        result.stdout.splitlines()[0], f"(wall {time.perf_counter() - started:.0f} s)", flush=True
+    )
     # Fold the WAL in so the cached file stands alone.
     import sqlite3
 
@@ -123,12 +135,24 @@ def free_port() -> int:
 
 def serve(database: Path) -> tuple[str, subprocess.Popen]:
     port = free_port()
-    env = {**os.environ, "CONSOLE_DATABASE_URL": f"sqlite:///{database}",
-           "CONSOLE_LOGIN_RATE_LIMIT": "1000 per minute"}
+    env = {
+        **os.environ,
+        "CONSOLE_DATABASE_URL": f"sqlite:///{database}",
+        "CONSOLE_LOGIN_RATE_LIMIT": "1000 per minute",
+    }
     process = subprocess.Popen(
-        [str(BIN / "gunicorn"), "--workers", "1", "--bind", f"127.0.0.1:{port}",
-         "--log-level", "warning", "wsgi:app"],
-        cwd=ROOT, env=env,
+        [
+            str(BIN / "gunicorn"),
+            "--workers",
+            "1",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "warning",
+            "wsgi:app",
+        ],
+        cwd=ROOT,
+        env=env,
     )
     url = f"http://127.0.0.1:{port}"
     for _ in range(100):
@@ -168,16 +192,22 @@ def build_scenarios(targets: list[Target]) -> list[Scenario]:
     return [
         Scenario("list, first page", {t.label: [base] for t in targets}),
         Scenario("list, 50 pages deep", deep),
-        Scenario("search (htmx fragment)", {
-            t.label: [f"{base}?q={q}" for q in SEARCHES] for t in targets
-        }, {"HX-Request": "true"}),
-        Scenario("filtered: mentors active 30 days", {
-            t.label: [f"{base}?role=mentor&activity=active"] for t in targets
-        }),
-        Scenario("filtered: program, recently active", {
-            t.label: [f"{base}?program={p}&sort=-last_active" for p in programs[t.label]]
-            for t in targets
-        }),
+        Scenario(
+            "search (htmx fragment)",
+            {t.label: [f"{base}?q={q}" for q in SEARCHES] for t in targets},
+            {"HX-Request": "true"},
+        ),
+        Scenario(
+            "filtered: mentors active 30 days",
+            {t.label: [f"{base}?role=mentor&activity=active"] for t in targets},
+        ),
+        Scenario(
+            "filtered: program, recently active",
+            {
+                t.label: [f"{base}?program={p}&sort=-last_active" for p in programs[t.label]]
+                for t in targets
+            },
+        ),
         Scenario("filtered: suspended", {t.label: [f"{base}?status=suspended"] for t in targets}),
         Scenario("participant detail", details),
     ]
