@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from datetime import UTC
 from datetime import date
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -23,6 +24,7 @@ def _sqlite_value(value: Any) -> Any:
     return convert(value) if convert is not None else value
 
 
+@lru_cache(maxsize=8192)
 def _sqlite_moment(value: datetime) -> str:
     if value.tzinfo is not UTC:
         value = value.astimezone(UTC)

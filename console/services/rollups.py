@@ -718,7 +718,14 @@ def _new_days(
     """
     if not candidates:
         return
-    neighbours = _neighbours(candidates, program=program)
+    # One probe per member finds their latest day; only days before it (events
+    # arriving out of order) need the exact neighbours.
+    latest = _latest_days(sorted({c[:3] for c in candidates}), program=program)
+    late = [c for c in candidates if (last := latest.get(c[:3])) is not None and c[3] <= last]
+    neighbours = _neighbours(late, program=program) if late else {}
+    for candidate in candidates:
+        if candidate not in neighbours:
+            neighbours[candidate] = (latest.get(candidate[:3]), None)
     inserted: dict[tuple[uuid.UUID, uuid.UUID, uuid.UUID], list[date]] = defaultdict(list)
     new_rows = []
     for candidate in sorted(candidates):
@@ -749,6 +756,40 @@ def _new_days(
 
 def _gap(day: date, previous: date | None) -> int | None:
     return None if previous is None else (day - previous).days
+
+
+def _latest_days(
+    members: list[tuple[uuid.UUID, uuid.UUID, uuid.UUID]], *, program: bool
+) -> dict[tuple[uuid.UUID, uuid.UUID, uuid.UUID], date | None]:
+    """Return each (org, scope, participant)'s latest active day, or None."""
+    table = "report_scope_days" if program else "report_member_days"
+    same = "t.org_id = w.o AND t.participant_id = w.p" + (
+        " AND t.scope_id = w.s" if program else ""
+    )
+    probe = f"(SELECT max(t.day) FROM {table} t WHERE {same})"
+    connection = db.session.connection()
+    if connection.dialect.name == "postgresql":
+        sql = (
+            f"SELECT w.o, w.s, w.p, {probe} FROM unnest("
+            "%(o)s::uuid[], %(s)s::uuid[], %(p)s::uuid[]) AS w(o, s, p)"
+        )
+        columns = [list(c) for c in zip(*members, strict=True)]
+        rows = connection.exec_driver_sql(sql, dict(zip("osp", columns, strict=True))).all()
+        return {(o, s, p): last for o, s, p, last in rows}
+    sql = (
+        "WITH w(i, o, s, p) AS (SELECT key, value ->> 0, value ->> 1, value ->> 2"
+        f" FROM json_each(?)) SELECT w.i, {probe} FROM w"
+    )
+    document = json.dumps([[_hex(o), _hex(s), _hex(p)] for o, s, p in members])
+    return {
+        members[index]: date.fromisoformat(last) if last else None
+        for index, last in connection.exec_driver_sql(sql, (document,)).all()
+    }
+
+
+@lru_cache(maxsize=65536)
+def _hex(value: uuid.UUID) -> str:
+    return value.hex
 
 
 def _neighbours(
@@ -782,15 +823,7 @@ def _neighbours(
         "WITH w(i, o, s, p, d) AS (SELECT key, value ->> 0, value ->> 1, value ->> 2,"
         f" value ->> 3 FROM json_each(?)) SELECT w.i, {probes} FROM w"
     )
-    hexes: dict[uuid.UUID, str] = {}
-
-    def text(value: uuid.UUID) -> str:
-        found = hexes.get(value)
-        if found is None:
-            found = hexes[value] = value.hex
-        return found
-
-    document = json.dumps([[text(o), text(s), text(p), d.isoformat()] for o, s, p, d in candidates])
+    document = json.dumps([[_hex(o), _hex(s), _hex(p), d.isoformat()] for o, s, p, d in candidates])
     found = {}
     for index, before, after in connection.exec_driver_sql(sql, (document,)).all():
         found[candidates[index]] = (
