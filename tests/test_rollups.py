@@ -147,16 +147,20 @@ def brute_force(org: Org, scope_id: uuid.UUID, period: Period) -> dict[str, int]
         sa.select(ReportSpan).where(ReportSpan.org_id == org.id, ReportSpan.scope_id == scope_id)
     ):
         spans[span.participant_id].append(span)
+    # A member's activity counts up to when they last left (for ever while they belong).
+    until = {
+        pid: None if any(s.ended_at is None for s in found) else max(s.ended_at for s in found)
+        for pid, found in spans.items()
+    }
     active, sessions, messages = set(), 0, 0
     for event in db.session.scalars(sa.select(ActivityEvent)):
         day = event.occurred_at.astimezone(tz).date()
         if not period.start <= day <= period.end:
             continue
-        if not any(
-            s.started_at <= event.occurred_at
-            and (s.ended_at is None or event.occurred_at < s.ended_at)
-            for s in spans[event.participant_id]
-        ):
+        if event.participant_id not in until:
+            continue
+        end = until[event.participant_id]
+        if end is not None and event.occurred_at >= end:
             continue
         active.add(event.participant_id)
         sessions += event.type == "session_logged"
@@ -307,3 +311,54 @@ def test_suppression_holds_on_random_tables():
         assert all(
             found[r][c] for r in range(height) for c in range(width) if grid[r][c] < threshold
         )
+
+
+def test_joining_brings_history_along_and_leaving_stops_what_follows(make_org, make_participant):
+    from console.models.base import utcnow
+    from console.services import events
+
+    org = make_org()
+    person = make_participant(None, name="Late Joiner")
+    earlier = utcnow() - timedelta(days=3)
+
+    def send(moment: datetime, name: str) -> None:
+        result = events.ingest(
+            ACTOR,
+            [
+                {
+                    "id": name,
+                    "type": "message_sent",
+                    "participant_id": str(person.id),
+                    "occurred_at": moment.isoformat(),
+                    "data": {"count": 4},
+                }
+            ],
+        )
+        assert result[0].status == "accepted"
+
+    send(earlier, "before-joining")
+    today = rollups.today_in(org)
+    week = Period(today - timedelta(days=6), today)
+    assert reports.summary(org, ALL_PROGRAMS, week).messages == 0
+    participants.add_member(ACTOR, org, person, program=org.programs[0])
+    for scope in (ALL_PROGRAMS, org.programs[0].id):
+        figures = reports.summary(org, scope, week)
+        assert (figures.messages, figures.active_members, figures.new_members) == (4, 1, 1)
+    membership = db.session.scalar(
+        sa.select(Membership).where(Membership.participant_id == person.id)
+    )
+    account.leave_program(person, membership.id)
+    send(utcnow() - timedelta(seconds=1), "just-before-leaving-arrives-late")
+    send(utcnow(), "after-leaving")
+    figures = reports.summary(org, ALL_PROGRAMS, week)
+    assert (figures.messages, figures.members) == (8, 0)
+    incremental = snapshot()
+    rollups.rebuild()
+    assert snapshot() == incremental
+
+
+def test_the_rebuild_command_says_what_it_made(runner):
+    result = runner.invoke(args=["reports", "rebuild"])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("Rebuilt the report rollups from ")
+    assert "report days" in result.output and "membership spans" in result.output

@@ -561,7 +561,11 @@ def member_totals(org: Org, participant_id: uuid.UUID, period: Period) -> Member
 
 
 def _member_window(org: Org, participant_id: uuid.UUID, period: Period) -> sa.ColumnElement[bool]:
-    """Return the condition on the member's events that fall in the period while a member."""
+    """Return the condition on the member's events that fall in the period and count for the org.
+
+    As in the rollups: everything up to when they last left the org (all of it
+    while they belong to it).
+    """
     start, end = period.bounds(zone(org.time_zone))
     spans = db.session.execute(
         sa.select(ReportSpan.started_at, ReportSpan.ended_at).where(
@@ -570,15 +574,12 @@ def _member_window(org: Org, participant_id: uuid.UUID, period: Period) -> sa.Co
             ReportSpan.scope_id == ALL_PROGRAMS,
         )
     ).all()
-    windows = []
-    for started, ended in spans:
-        low = max(start, started)
-        high = end if ended is None else min(end, ended)
-        if low < high:
-            windows.append(
-                sa.and_(ActivityEvent.occurred_at >= low, ActivityEvent.occurred_at < high)
-            )
-    return sa.or_(*windows) if windows else sa.false()
+    if not spans:
+        return sa.false()
+    ends = [ended for _, ended in spans]
+    if None not in ends:
+        end = min(end, max(ends))  # type: ignore[type-var]
+    return sa.and_(ActivityEvent.occurred_at >= start, ActivityEvent.occurred_at < end)
 
 
 @dataclass(frozen=True)

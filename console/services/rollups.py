@@ -211,8 +211,32 @@ class Span:
     started_at: datetime
     ended_at: datetime | None
 
-    def covers(self, moment: datetime) -> bool:
-        return self.started_at <= moment and (self.ended_at is None or moment < self.ended_at)
+
+Scope = tuple[uuid.UUID, uuid.UUID]
+
+
+def cover_ends(spans: Iterable[Span]) -> dict[Scope, datetime | None]:
+    """Return, per (org, scope), until when the participant's activity counts there.
+
+    Activity counts up to the end of their last span in the scope, and for ever
+    while they belong to it: joining brings their history along, and leaving
+    stops what comes after from ever reaching that org.
+    """
+    ends: dict[Scope, datetime | None] = {}
+    for span in spans:
+        key = (span.org_id, span.scope_id)
+        if key in ends and ends[key] is None:
+            continue
+        if span.ended_at is None or key not in ends:
+            ends[key] = span.ended_at
+        else:
+            ends[key] = max(ends[key], span.ended_at)  # type: ignore[type-var]
+    return ends
+
+
+def counts_until(end: datetime | None, moment: datetime) -> bool:
+    """Return whether activity at ``moment`` counts in a scope whose cover ends at ``end``."""
+    return end is None or moment < end
 
 
 def derive_spans(
@@ -441,7 +465,9 @@ def sync_member(org: Org, participant_id: uuid.UUID) -> None:
 
     Idempotent: call it after anything that adds or ends a membership or a
     member row. A new span counts a join today (and the funnel steps already
-    reached); an ended one, a leave.
+    reached), an ended one a leave; and when that changes until when the
+    participant's activity counts in a scope, their activity (one participant's
+    events) is counted again there.
     """
     derived = _derived_spans(participant_id, org.id)
     stored = sorted(
@@ -450,6 +476,7 @@ def sync_member(org: Org, participant_id: uuid.UUID) -> None:
     )
     if derived == stored:
         return
+    _lock([org.id])
     tz = zone(org.time_zone)
     stages = stage_times(db.session.get(Journey, participant_id))
     deltas = Deltas()
@@ -480,7 +507,105 @@ def sync_member(org: Org, participant_id: uuid.UUID) -> None:
                 for span in added
             ],
         )
-    deltas.write()
+    before, after = cover_ends(stored), cover_ends(derived)
+    gap_changes: dict[Key, Gaps] = defaultdict(Gaps)
+    if before != after:
+        _reattribute(org, participant_id, before, after, deltas, gap_changes)
+    _write_days({}, gap_changes, deltas)
+
+
+def _reattribute(
+    org: Org,
+    participant_id: uuid.UUID,
+    before: dict[Scope, datetime | None],
+    after: dict[Scope, datetime | None],
+    deltas: Deltas,
+    gap_changes: dict[Key, Gaps],
+) -> None:
+    """Count one participant's activity in ``org`` again, with new cover ends.
+
+    The difference goes into ``deltas`` and ``gap_changes`` (their days' entries
+    in the gap histograms depend on their own active days only); their
+    member days, program days and relationships are rewritten.
+    """
+    zones = {org.id: zone(org.time_zone)}
+    events = [
+        tuple(row)
+        for row in db.session.execute(
+            sa.select(
+                ActivityEvent.id, ActivityEvent.type, ActivityEvent.occurred_at, ActivityEvent.data
+            )
+            .where(ActivityEvent.participant_id == participant_id)
+            .order_by(ActivityEvent.occurred_at)
+        )
+    ]
+    old = _count_events(events, before, zones)
+    new = _count_events(events, after, zones)
+    empty = [0] * len(COUNTERS)
+    for scope in old.keys() | new.keys():
+        old_days, new_days = old.get(scope, {}), new.get(scope, {})
+        for day in old_days.keys() | new_days.keys():
+            was, now = old_days.get(day, empty), new_days.get(day, empty)
+            for name, a, b in zip(COUNTERS, was, now, strict=True):
+                if b != a:
+                    deltas.add((*scope, day), name, b - a)
+        for sign, days in ((-1, old_days), (1, new_days)):
+            previous = None
+            for day in sorted(days):
+                gap_changes[(*scope, day)].add(_gap(day, previous), sign)
+                previous = day
+    db.session.execute(
+        sa.delete(MemberDay).where(
+            MemberDay.org_id == org.id, MemberDay.participant_id == participant_id
+        )
+    )
+    db.session.execute(
+        sa.delete(ScopeDay).where(
+            ScopeDay.org_id == org.id, ScopeDay.participant_id == participant_id
+        )
+    )
+    member_rows = []
+    scope_rows = []
+    for (org_id, scope_id), days in new.items():
+        for day, counts in days.items():
+            if scope_id == ALL_PROGRAMS:
+                member_rows.append((org_id, participant_id, day, *counts))
+            else:
+                scope_rows.append((org_id, scope_id, participant_id, day))
+    if member_rows:
+        execute_rows(_MEMBER_DAYS_UPSERT, member_rows)
+    if scope_rows:
+        execute_rows(_SCOPE_DAYS_INSERT, scope_rows)
+    relationships = db.session.execute(
+        sa.select(
+            MentoringRelationship.mentor_id,
+            MentoringRelationship.mentee_id,
+            MentoringRelationship.started_at,
+            MentoringRelationship.ended_at,
+        ).where(
+            sa.or_(
+                MentoringRelationship.mentor_id == participant_id,
+                MentoringRelationship.mentee_id == participant_id,
+            ),
+            MentoringRelationship.started_at.is_not(None),
+        )
+    ).all()
+    others = {pid for row in relationships for pid in row[:2]} - {participant_id}
+    ends = {
+        pid: {key: end for key, end in cover_ends(found).items() if key[0] == org.id}
+        for pid, found in _stored_spans(others).items()
+    }
+    for mentor_id, mentee_id, started_at, ended_at in relationships:
+        for sign, mine in ((-1, before), (1, after)):
+            _count_relationship(
+                deltas,
+                {**ends, participant_id: mine},
+                zones,
+                [mentor_id, mentee_id],
+                started_at,
+                ended_at,
+                sign,
+            )
 
 
 def sync_participant(participant_id: uuid.UUID) -> None:
@@ -515,17 +640,17 @@ def note_relationship(
     """Count a relationship the platform reported (once), or a change to its start and end.
 
     ``previous`` is (started_at, ended_at) as last counted. A relationship
-    counts in each scope its mentor or mentee belonged to when it started.
+    counts in each scope where its mentor's or mentee's activity counts at its start.
     """
     people = [relationship.mentor_id, relationship.mentee_id]
     spans = _stored_spans(people)
+    ends = {pid: cover_ends(spans[pid]) for pid in people}
     zones = _zones(span.org_id for pid in people for span in spans[pid])
+    _lock(zones)
     deltas = Deltas()
     if previous is not None:
-        _count_relationship(deltas, spans, zones, people, *previous, sign=-1)
-    _count_relationship(
-        deltas, spans, zones, people, relationship.started_at, relationship.ended_at
-    )
+        _count_relationship(deltas, ends, zones, people, *previous, sign=-1)
+    _count_relationship(deltas, ends, zones, people, relationship.started_at, relationship.ended_at)
     deltas.write()
     matched = db.session.scalar(
         sa.select(sa.func.min(MentoringRelationship.started_at)).where(
@@ -540,7 +665,7 @@ def note_relationship(
 
 def _count_relationship(
     deltas: Deltas,
-    spans: dict[uuid.UUID, list[Span]],
+    ends: dict[uuid.UUID, dict[Scope, datetime | None]],
     zones: dict[uuid.UUID, ZoneInfo],
     people: list[uuid.UUID],
     started_at: datetime | None,
@@ -550,10 +675,10 @@ def _count_relationship(
     if started_at is None:
         return
     scopes = {
-        (span.org_id, span.scope_id)
+        scope
         for pid in people
-        for span in spans.get(pid, [])
-        if span.covers(started_at)
+        for scope, end in ends.get(pid, {}).items()
+        if counts_until(end, started_at)
     }
     for org_id, scope_id in scopes:
         tz = zones[org_id]
@@ -642,6 +767,7 @@ def record_events(events: list[NewEvent]) -> None:
     )
     _note_last_active(events)
     spans = _stored_spans({e.participant_id for e in events})
+    ends = {pid: list(cover_ends(found).items()) for pid, found in spans.items()}
     zones = _zones(span.org_id for found in spans.values() for span in found)
     _lock(zones)
     day_counts: dict[Key, list[int]] = {}
@@ -655,21 +781,18 @@ def record_events(events: list[NewEvent]) -> None:
             if milestone not in found or event.occurred_at < found[milestone]:
                 found[milestone] = event.occurred_at
         days: dict[uuid.UUID, date] = {}
-        for span in spans.get(event.participant_id, ()):
-            if not span.covers(event.occurred_at):
+        for (org_id, scope_id), end in ends.get(event.participant_id, ()):
+            if end is not None and event.occurred_at >= end:
                 continue
-            day = days.get(span.org_id)
+            day = days.get(org_id)
             if day is None:
-                day = days[span.org_id] = local_day(event.occurred_at, zones[span.org_id])
-            _add(
-                day_counts.setdefault((span.org_id, span.scope_id, day), [0] * len(COUNTERS)),
-                counts,
-            )
-            if span.scope_id == ALL_PROGRAMS:
-                member_key = (span.org_id, event.participant_id, day)
+                day = days[org_id] = local_day(event.occurred_at, zones[org_id])
+            _add(day_counts.setdefault((org_id, scope_id, day), [0] * len(COUNTERS)), counts)
+            if scope_id == ALL_PROGRAMS:
+                member_key = (org_id, event.participant_id, day)
                 _add(member_counts.setdefault(member_key, [0] * len(COUNTERS)), counts)
             else:
-                program_days.add((span.org_id, span.scope_id, event.participant_id, day))
+                program_days.add((org_id, scope_id, event.participant_id, day))
     deltas = _note_firsts(firsts, spans, zones)
     gap_changes: dict[Key, Gaps] = defaultdict(Gaps)
     _new_days([(o, ALL_PROGRAMS, p, d) for (o, p, d) in member_counts], gap_changes, program=False)
@@ -682,6 +805,9 @@ def record_events(events: list[NewEvent]) -> None:
     _write_days(day_counts, gap_changes, deltas)
 
 
+_SCOPE_DAYS_INSERT = (
+    "INSERT INTO report_scope_days (org_id, scope_id, participant_id, day) VALUES (?, ?, ?, ?)"
+)
 _MEMBER_DAYS_UPSERT = (
     f"INSERT INTO report_member_days (org_id, participant_id, day, {', '.join(COUNTERS)})"
     f" VALUES (?, ?, ?, {', '.join('?' for _ in COUNTERS)})"
@@ -747,11 +873,7 @@ def _new_days(
         if program:
             new_rows.append(candidate)
     if new_rows:
-        execute_rows(
-            "INSERT INTO report_scope_days (org_id, scope_id, participant_id, day)"
-            " VALUES (?, ?, ?, ?)",
-            new_rows,
-        )
+        execute_rows(_SCOPE_DAYS_INSERT, new_rows)
 
 
 def _gap(day: date, previous: date | None) -> int | None:
@@ -986,11 +1108,14 @@ def rebuild() -> RebuildReport:
         for _id, kind, occurred_at, _data in events:
             if milestone := _JOURNEY_EVENTS.get(kind):
                 firsts[participant_id].setdefault(milestone, occurred_at)
-        active = _count_events(participant_id, events, spans.get(participant_id, []), zones, days)
+        ends = cover_ends(spans.get(participant_id, []))
+        active = _count_events(events, ends, zones)
         for (org_id, scope_id), by_day in active.items():
             previous = None
             for day in sorted(by_day):
-                days[(org_id, scope_id, day)].gaps.add(_gap(day, previous))
+                found = days[(org_id, scope_id, day)]
+                found.gaps.add(_gap(day, previous))
+                _add(found.counts, by_day[day])
                 previous = day
                 if scope_id == ALL_PROGRAMS:
                     member_rows.append((org_id, participant_id, day, *by_day[day]))
@@ -1093,29 +1218,26 @@ def _events_by_participant() -> Iterator[tuple[uuid.UUID, list[tuple[Any, ...]]]
 
 
 def _count_events(
-    participant_id: uuid.UUID,
     events: list[tuple[Any, ...]],
-    spans: list[Span],
+    ends: dict[Scope, datetime | None],
     zones: dict[uuid.UUID, ZoneInfo],
-    days: dict[Key, _Day],
-) -> dict[tuple[uuid.UUID, uuid.UUID], dict[date, list[int]]]:
-    active: dict[tuple[uuid.UUID, uuid.UUID], dict[date, list[int]]] = defaultdict(dict)
-    if not spans:
+) -> dict[Scope, dict[date, list[int]]]:
+    """Return one participant's counts per scope and local day, given their cover ends."""
+    active: dict[Scope, dict[date, list[int]]] = defaultdict(dict)
+    if not ends:
         return active
     for _id, kind, occurred_at, data in events:
         counts = None
         local: dict[uuid.UUID, date] = {}
-        for span in spans:
-            if not span.covers(occurred_at):
+        for (org_id, scope_id), end in ends.items():
+            if end is not None and occurred_at >= end:
                 continue
             if counts is None:
                 counts = counts_of(kind, data)
-            day = local.get(span.org_id)
+            day = local.get(org_id)
             if day is None:
-                day = local[span.org_id] = local_day(occurred_at, zones[span.org_id])
-            _add(days[(span.org_id, span.scope_id, day)].counts, counts)
-            by_day = active[(span.org_id, span.scope_id)]
-            _add(by_day.setdefault(day, [0] * len(COUNTERS)), counts)
+                day = local[org_id] = local_day(occurred_at, zones[org_id])
+            _add(active[(org_id, scope_id)].setdefault(day, [0] * len(COUNTERS)), counts)
     return active
 
 
@@ -1171,6 +1293,13 @@ def _rebuilt_journeys(
 def _count_all_relationships(
     spans: dict[uuid.UUID, list[Span]], zones: dict[uuid.UUID, ZoneInfo], days: dict[Key, _Day]
 ) -> None:
+    ends: dict[uuid.UUID, dict[Scope, datetime | None]] = {}
+
+    def ends_of(pid: uuid.UUID) -> dict[Scope, datetime | None]:
+        if pid not in ends:
+            ends[pid] = cover_ends(spans.get(pid, []))
+        return ends[pid]
+
     rows = db.session.execute(
         sa.select(
             MentoringRelationship.mentor_id,
@@ -1183,7 +1312,9 @@ def _count_all_relationships(
     )
     for mentor_id, mentee_id, started_at, ended_at in rows:
         deltas = Deltas()
-        _count_relationship(deltas, spans, zones, [mentor_id, mentee_id], started_at, ended_at)
+        people = [mentor_id, mentee_id]
+        found = {pid: ends_of(pid) for pid in people}
+        _count_relationship(deltas, found, zones, people, started_at, ended_at)
         for key, changes in deltas.rows.items():
             for column, delta in changes.items():
                 days[key].deltas[column] += delta
