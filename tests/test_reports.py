@@ -797,3 +797,44 @@ def test_relationships_count_where_mentor_or_mentee_belonged_when_they_started(w
     rollups.note_relationship(relationship)
     figures = reports.summary(world.org, ALL_PROGRAMS, Period(world.day(0), world.day(13)))
     assert figures.active_relationships == 2
+
+
+def test_responses_match_the_openapi_document(app, api, world, client):
+    from tests.test_api import conform
+    from tests.test_api import response_schema
+
+    spec = client.get("/api/v1/openapi.json").get_json()
+    checks = [
+        ("/reports/summary", "get", api.get("/api/v1/reports/summary")),
+        (
+            "/reports/summary",
+            "get",
+            api.get("/api/v1/reports/summary", query_string={"from": "nope"}),
+        ),
+    ]
+    token, secret = tokens.create_token(ACTOR, None, ["events:write"])
+    platform = ApiClient(app.test_client(), token, secret)
+    batch = [
+        world.events[0],
+        {**world.events[0], "id": "new-one"},
+        {"id": 5, "type": "signed_in"},
+        "not an event",
+    ]
+    checks.append(("/events", "post", platform.post("/api/v1/events", json={"events": batch})))
+    checks.append(("/events", "post", platform.post("/api/v1/events", json={"events": 1})))
+    for path, method, response in checks:
+        schema = response_schema(spec, path, method, response.status_code)
+        conform(spec, schema, response.get_json(), f"{method} {path} {response.status_code}")
+
+
+def test_pages_pin_the_vendored_chart_library_by_its_hash():
+    import base64
+    import hashlib
+    from pathlib import Path
+
+    from console.formatting import CHART_SRI
+
+    vendor = Path(__file__).resolve().parent.parent / "static" / "vendor"
+    data = (vendor / "chartjs" / "chart.umd.min.js").read_bytes()
+    assert CHART_SRI == "sha384-" + base64.b64encode(hashlib.sha384(data).digest()).decode()
+    assert b"Chart.js v4.6.1" in data[:200]

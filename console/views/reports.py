@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -46,9 +47,9 @@ def _filters(org: Org, default: str = "30d") -> service.ReportFilters:
         abort(400, str(error))
 
 
-def quiet_filters(program_id: object | None) -> participants.ListFilters:
+def quiet_filters(program_id: uuid.UUID | None) -> participants.ListFilters:
     """Return the list filters of members who went quiet, most recently active first."""
-    return participants.ListFilters(program=program_id, activity="quiet", sort="-last_active")  # type: ignore[arg-type]
+    return participants.ListFilters(program=program_id, activity="quiet", sort="-last_active")
 
 
 @bp.get("")
