@@ -57,6 +57,11 @@ def _count() -> Any:
     return mapped_column(sa.Integer, default=0, server_default="0")
 
 
+def _total() -> Any:
+    # Sums of what events report (minutes, counts, jobs) could outgrow 32 bits.
+    return mapped_column(sa.BigInteger, default=0, server_default="0")
+
+
 class _Counters:
     events: Mapped[int] = _count()
     sign_ins: Mapped[int] = _count()
@@ -66,13 +71,13 @@ class _Counters:
     requests_accepted: Mapped[int] = _count()
     requests_declined: Mapped[int] = _count()
     # Sums of message counts, minutes, ratings, jobs: never any content.
-    messages: Mapped[int] = _count()
+    messages: Mapped[int] = _total()
     sessions: Mapped[int] = _count()
-    session_minutes: Mapped[int] = _count()
+    session_minutes: Mapped[int] = _total()
     feedback_count: Mapped[int] = _count()
-    rating_sum: Mapped[int] = _count()
+    rating_sum: Mapped[int] = _total()
     outcomes: Mapped[int] = _count()
-    jobs: Mapped[int] = _count()
+    jobs: Mapped[int] = _total()
     # Whole cents, so sums are exact and equal on SQLite and PostgreSQL.
     revenue_cents: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default="0")
     surveys: Mapped[int] = _count()
