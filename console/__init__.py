@@ -36,6 +36,7 @@ from console.views import domains
 from console.views import home
 from console.views import orgs
 from console.views import participants
+from console.views import reports
 from console.views import requests
 from console.views import scim
 from console.views import sso
@@ -102,6 +103,7 @@ def register_blueprints(app: Flask) -> None:
     ):
         app.register_blueprint(module.bp)
     app.register_blueprint(scim.bp)
+    app.register_blueprint(reports.bp)
     # The API and SCIM authenticate by bearer header only, never by cookie: no CSRF to forge.
     csrf.exempt(api.bp)
     csrf.exempt(scim.bp)
@@ -143,6 +145,11 @@ def _tune_engine(engine: sa.Engine) -> None:
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.execute("PRAGMA busy_timeout = 30000")
+        # Ingest dirties thousands of pages per batch: a larger cache keeps the hot
+        # index pages, and checkpointing every 64 MiB of WAL (not every 4 MiB)
+        # pays the database file's fsync a few times less often.
+        cursor.execute("PRAGMA cache_size = -32768")
+        cursor.execute("PRAGMA wal_autocheckpoint = 16384")
         cursor.close()
 
     @sa.event.listens_for(engine, "begin")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
+from console.models import EventType
 from console.models import Profile
 from console.models.participants import PROFILE_FIELDS
 from console.services.control import NUMBER_RANGES
@@ -323,6 +324,120 @@ def _schemas() -> dict[str, Any]:
             ["id", "at", "actor", "action", "target", "details", "ip", "request_id"],
         ),
         "AuditEventList": _list_of("AuditEvent"),
+        **_report_schemas(),
+    }
+
+
+EVENT_DATA = (
+    'Per type: message_sent `{"count": 1-100000, "relationship_id"?}`; session_logged '
+    '`{"minutes": 1-1440, "relationship_id"?}`; feedback_given `{"rating": 1-5, '
+    '"relationship_id"}`; outcome_reported `{"jobs": >= 0, "revenue": number >= 0, '
+    '"currency": three letters}`; mentor_request_* `{"relationship_id"?}`; the others none. '
+    "Unknown fields are refused, and so is any `text`, `body`, `content` or `message` field "
+    "anywhere: message content never reaches the console."
+)
+
+
+def _report_schemas() -> dict[str, Any]:
+    count = {"type": "integer", "minimum": 0}
+    ratio = {"type": ["number", "null"], "minimum": 0, "maximum": 1}
+    return {
+        "Event": _object(
+            {
+                "id": {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": 100,
+                    "description": "The platform's id; sending it again changes nothing.",
+                },
+                "type": {"type": "string", "enum": [t.value for t in EventType]},
+                "participant_id": UUID,
+                "occurred_at": {
+                    **DATE_TIME,
+                    "description": "ISO 8601 with an offset; at most 5 minutes in the future.",
+                },
+                "data": {"type": ["object", "null"], "description": EVENT_DATA},
+            },
+            ["id", "type", "participant_id", "occurred_at"],
+        ),
+        "EventBatch": _object(
+            {"events": {"type": "array", "maxItems": 1000, "items": _ref("Event")}}, ["events"]
+        ),
+        "EventResult": _object(
+            {
+                "id": {
+                    "type": ["string", "integer", "null"],
+                    "description": "The event's id as sent (null when it had none).",
+                },
+                "status": {"type": "string", "enum": ["accepted", "duplicate", "rejected"]},
+                "detail": {"type": "string", "description": "Why it was rejected."},
+            },
+            ["id", "status"],
+        ),
+        "EventResults": _object(
+            {
+                "results": {
+                    "type": "array",
+                    "items": _ref("EventResult"),
+                    "description": "One per event, in the order sent.",
+                }
+            },
+            ["results"],
+        ),
+        "ReportSummary": _object(
+            {
+                "from": {"type": "string", "format": "date"},
+                "to": {"type": "string", "format": "date"},
+                "members": {**count, "description": "Members at the end of `to`."},
+                "active_members": {
+                    **count,
+                    "description": "Members with at least one event in the range.",
+                },
+                "new_members": {**count, "description": "Members who joined in the range."},
+                "mentor_requests": {**count, "description": "mentor_request_sent events."},
+                "requests_accepted": {**count, "description": "mentor_request_accepted events."},
+                "acceptance_rate": {
+                    **ratio,
+                    "description": "requests_accepted / mentor_requests (at most 1); "
+                    "null when no request was sent.",
+                },
+                "active_relationships": {
+                    **count,
+                    "description": "Mentoring relationships whose mentor or mentee was in the "
+                    "scope when it started, started by `to` and not ended before `from`.",
+                },
+                "sessions": {**count, "description": "session_logged events."},
+                "messages": {**count, "description": "The sum of message_sent counts."},
+                "average_rating": {
+                    "type": ["number", "null"],
+                    "minimum": 1,
+                    "maximum": 5,
+                    "description": "Mean feedback rating; null without feedback.",
+                },
+                "jobs_reported": {**count, "description": "The sum of outcome_reported jobs."},
+                "revenue_reported": {
+                    "type": "number",
+                    "minimum": 0,
+                    "description": "The sum of outcome_reported revenue, as reported.",
+                },
+            },
+            [
+                "from",
+                "to",
+                "members",
+                "active_members",
+                "new_members",
+                "mentor_requests",
+                "requests_accepted",
+                "acceptance_rate",
+                "active_relationships",
+                "sessions",
+                "messages",
+                "average_rating",
+                "jobs_reported",
+                "revenue_reported",
+            ],
+        ),
     }
 
 
@@ -403,6 +518,21 @@ def _parameters() -> dict[str, Any]:
         ),
         "to": _query(
             "to", "Up to this date (in the org's time zone) or ISO 8601 time, inclusive.", text
+        ),
+        "report_from": _query(
+            "from",
+            "First day (YYYY-MM-DD, in the org's time zone), inclusive; default 29 days "
+            "before `to`.",
+            {"type": "string", "format": "date"},
+        ),
+        "report_to": _query(
+            "to",
+            "Last day (YYYY-MM-DD, in the org's time zone), inclusive; default today. "
+            "At most 3,660 days after `from`.",
+            {"type": "string", "format": "date"},
+        ),
+        "report_program": _query(
+            "program", "Only this program's members (its id); default the whole org.", UUID
         ),
     }
 
@@ -672,6 +802,34 @@ def _paths() -> dict[str, Any]:
                 errors=("404", "409"),
             )
         },
+        "/reports/summary": {
+            "get": _operation(
+                "report_summary",
+                "The dashboard's figures for a range of days (and a program).",
+                "reports:read",
+                {"200": _json("ReportSummary", "The figures.")},
+                parameters=("report_from", "report_to", "report_program"),
+                errors=("422",),
+            )
+        },
+        "/events": {
+            "post": {
+                **_operation(
+                    "ingest_events",
+                    "Store a batch of up to 1,000 activity events from the platform.",
+                    "events:write",
+                    {"200": _json("EventResults", "One result per event.")},
+                    body="EventBatch",
+                ),
+                "description": (
+                    "Scope: `events:write`, on a platform token (`token create --platform`). "
+                    "Idempotent by event id: an id already stored, or repeated in the batch, "
+                    "is `duplicate` and changes nothing. Each event is checked on its own; a "
+                    "rejected one does not stop the others. Events count in the reports of "
+                    "the orgs and programs the participant belonged to when they happened."
+                ),
+            }
+        },
         "/openapi.json": {
             "get": {
                 "operationId": "openapi",
@@ -725,7 +883,10 @@ def document() -> dict[str, Any]:
                 "bearerAuth": {
                     "type": "http",
                     "scheme": "bearer",
-                    "description": "An org API token (pc_…); its scopes decide what it may do.",
+                    "description": (
+                        "An org API token (pc_…); its scopes decide what it may do. Event "
+                        "ingest takes a platform token instead."
+                    ),
                 }
             },
             "schemas": _schemas(),

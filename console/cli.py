@@ -26,6 +26,7 @@ from console.services import mail as mail_service
 from console.services import orgs as orgs_service
 from console.services import participants as participants_service
 from console.services import retention as retention_service
+from console.services import rollups as rollups_service
 from console.services import sso as sso_service
 from console.services import tokens as tokens_service
 
@@ -40,6 +41,7 @@ outbox = AppGroup("outbox", help="The mail outbox.")
 retention = AppGroup("retention", help="Data retention.")
 domains = AppGroup("domains", help="Verified domains and the accounts claimed through them.")
 sso = AppGroup("sso", help="Single sign-on through an org's OpenID Connect provider.")
+reports = AppGroup("reports", help="Report rollups.")
 
 
 def cli_actor() -> audit_service.Actor:
@@ -101,7 +103,8 @@ def demo_seed(
         f"Seeded {len(report.orgs)} orgs ({', '.join(report.orgs)}), "
         f"{report.participants:,} participants ({report.demo_members:,} members of demo), "
         f"{report.memberships:,} program memberships, {report.relationships:,} relationships, "
-        f"{report.events:,} activity events in {report.seconds:.1f} s."
+        f"{report.events:,} activity events in {report.seconds:.1f} s "
+        f"(rolled up into {report.report_days:,} report days)."
     )
     _print_sign_ins(report.sign_ins)
 
@@ -528,8 +531,35 @@ def sso_set(
         )
 
 
+@reports.command("rebuild")
+def reports_rebuild() -> None:
+    """Recompute every report rollup from the stored events, memberships and profiles."""
+    report = rollups_service.rebuild()
+    db.session.commit()
+    click.echo(
+        f"Rebuilt the report rollups from {report.events:,} events in {report.seconds:.1f} s: "
+        f"{report.days:,} report days, {report.member_days:,} member days, "
+        f"{report.scope_days:,} program days, {report.spans:,} membership spans, "
+        f"{report.journeys:,} journeys."
+    )
+
+
 def register(app: Flask) -> None:
     """Add every command group to ``flask``."""
-    groups = (demo, staff, org, admin, participant, audit, token, outbox, retention, domains, sso)
+    groups = (
+        demo,
+        staff,
+        org,
+        admin,
+        participant,
+        audit,
+        token,
+        outbox,
+        retention,
+        domains,
+        sso,
+        reports,
+    )
     for group in groups:
         app.cli.add_command(group)
+    app.cli.add_command(reports)

@@ -32,6 +32,7 @@ from console.permissions import Permission
 from console.services.mail import external_url
 
 HTMX_SRI = "sha384-2OatzQy1H+Zd/IIrjr1TcuDGqLXeHhbooAyJY1KdQMKnr4LZ22k31GBLdYKHmVjg"
+CHART_SRI = "sha384-Emf5ZVIUiarAdhkgtqK+5/Z5qIvM6QoVrS+qAVtfyZVuD5lIHrac0me485+Antp0"
 
 FIELD_LABELS = {
     "headline": _l("Headline"),
@@ -290,6 +291,7 @@ TRAIL_ACTIONS = {
     "participant.created": _l("Created the account"),
     "participant.joined": _l("Added the account to a program"),
     "participant.viewed": _l("Viewed your profile"),
+    "participant.report_viewed": _l("Viewed your activity report"),
     "participant.exported": _l("Exported your data"),
     "participant.profile_updated": _l("Changed your profile"),
     "participant.password_reset_required": _l("Required you to set a new password"),
@@ -415,6 +417,7 @@ def org_nav() -> list[tuple[str, str, Permission]]:
     """Return the org areas as (endpoint, label, permission needed)."""
     return [
         ("participants.index", _("Participants"), Permission.VIEW_PARTICIPANTS),
+        ("reports.index", _("Reports"), Permission.VIEW_REPORTS),
         ("requests.index", _("Requests"), Permission.MANAGE_PARTICIPANTS),
         ("audit.index", _("Audit"), Permission.VIEW_AUDIT),
         ("domains.index", _("Domains"), Permission.MANAGE_DOMAINS),
@@ -440,6 +443,7 @@ def template_globals() -> dict[str, Any]:
     return {
         "Permission": Permission,
         "HTMX_SRI": HTMX_SRI,
+        "CHART_SRI": CHART_SRI,
         "get_locale": get_locale,
         "org_nav": org_nav,
         "field_label": _label(FIELD_LABELS),

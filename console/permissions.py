@@ -24,6 +24,7 @@ class Permission(StrEnum):
     MANAGE_SSO = "manage_sso"
     MANAGE_TOKENS = "manage_tokens"
     MANAGE_ADMINS = "manage_admins"
+    MANAGE_REPORTS = "manage_reports"
     ERASE_PARTICIPANTS = "erase_participants"
 
 

@@ -116,6 +116,45 @@ ORG_ROUTES = [
     OrgRoute("sso.discover", "POST", "/orgs/{org}/sso/discovery", SSO, 409),  # no connection
     OrgRoute("sso.remove", "POST", "/orgs/{org}/sso/remove", SSO, 409),  # no connection
     OrgRoute("sso.test", "GET", "/orgs/{org}/sso/test", SSO, 409),  # no connection
+    OrgRoute("reports.index", "GET", "/orgs/{org}/reports", Permission.VIEW_REPORTS),
+    OrgRoute("reports.quiet", "GET", "/orgs/{org}/reports/quiet", Permission.VIEW_REPORTS),
+    OrgRoute("reports.impact", "GET", "/orgs/{org}/reports/impact", Permission.VIEW_REPORTS),
+    OrgRoute(
+        "reports.impact_export", "GET", "/orgs/{org}/reports/impact.csv", Permission.VIEW_REPORTS
+    ),
+    OrgRoute(
+        "reports.change_threshold",
+        "POST",
+        "/orgs/{org}/reports/impact/threshold",
+        Permission.MANAGE_REPORTS,
+        303,
+        (("threshold", "7"),),
+    ),
+    OrgRoute(
+        "reports.export_activity",
+        "GET",
+        "/orgs/{org}/reports/activity.csv",
+        Permission.VIEW_REPORTS,
+    ),
+    OrgRoute(
+        "reports.export_activity",
+        "GET",
+        "/orgs/{org}/reports/activity.xlsx",
+        Permission.VIEW_REPORTS,
+    ),
+    OrgRoute(
+        "participants.export",
+        "GET",
+        "/orgs/{org}/participants/export.csv",
+        Permission.VIEW_REPORTS,
+    ),
+    OrgRoute(
+        "participants.export",
+        "GET",
+        "/orgs/{org}/participants/export.xlsx",
+        Permission.VIEW_REPORTS,
+    ),
+    OrgRoute("participants.report", "GET", P + "/report", Permission.VIEW_REPORTS),
 ]
 # Routes outside any org, and who may use them; they get their own tests.
 OTHER_ROUTES = {
@@ -151,6 +190,8 @@ OTHER_ROUTES = {
     "api.verify_domain",
     "api.list_claimable",
     "api.claim_accounts",
+    "api.report_summary",
+    "api.ingest_events",
     "api.openapi",
     # SCIM: bearer tokens with the scope scim; tests/test_scim.py covers every one.
     *(

@@ -30,6 +30,12 @@ from console.models.participants import ParticipantRole
 from console.models.participants import Profile
 from console.models.participants import RelationshipStatus
 from console.models.participants import SearchTerm
+from console.models.reports import ALL_PROGRAMS
+from console.models.reports import Journey
+from console.models.reports import MemberDay
+from console.models.reports import ReportDay
+from console.models.reports import ReportSpan
+from console.models.reports import ScopeDay
 from console.models.scim import ScimGroup
 from console.models.scim import ScimUser
 from console.models.scim import ScimUserEmail
@@ -42,6 +48,7 @@ from console.models.tokens import ApiToken
 from console.models.tokens import Scope
 
 __all__ = [
+    "ALL_PROGRAMS",
     "PLATFORM_SCOPES",
     "AccountLink",
     "ApiToken",
@@ -63,7 +70,9 @@ __all__ = [
     "DomainStatus",
     "EventType",
     "JoinedVia",
+    "Journey",
     "Member",
+    "MemberDay",
     "Membership",
     "MentoringRelationship",
     "Org",
@@ -74,6 +83,9 @@ __all__ = [
     "Profile",
     "Program",
     "RelationshipStatus",
+    "ReportDay",
+    "ReportSpan",
+    "ScopeDay",
     "ScimGroup",
     "ScimUser",
     "ScimUserEmail",

@@ -28,6 +28,8 @@ class Org(db.Model):
     time_zone: Mapped[str] = mapped_column(sa.String(64), default="UTC", server_default="UTC")
     # Days a domain claim waits before it takes effect, so people can switch to a personal email.
     claim_notice_days: Mapped[int] = mapped_column(default=0, server_default="0")
+    # Impact report cells counting fewer than this are suppressed.
+    report_threshold: Mapped[int] = mapped_column(default=5, server_default="5")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     programs: Mapped[list[Program]] = relationship(

@@ -7,7 +7,9 @@ import uuid
 from collections.abc import Iterable
 from collections.abc import Sequence
 from datetime import UTC
+from datetime import date
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -18,13 +20,30 @@ from console.extensions import db
 def _sqlite_value(value: Any) -> Any:
     # The same text forms SQLAlchemy writes for these types on SQLite, so rows
     # loaded here compare and sort exactly like rows written through the ORM.
-    if isinstance(value, uuid.UUID):
-        return value.hex
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
-    if isinstance(value, dict | list):
-        return json.dumps(value, separators=(",", ":"))
-    return value
+    convert = _SQLITE_FORMS.get(type(value))
+    return convert(value) if convert is not None else value
+
+
+@lru_cache(maxsize=8192)
+def _sqlite_moment(value: datetime) -> str:
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    # "YYYY-MM-DD HH:MM:SS.ffffff" without the "+00:00".
+    return value.isoformat(" ", "microseconds")[:26]
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+# By exact type: a dictionary lookup per value, since loads convert millions of them.
+_SQLITE_FORMS: dict[type, Any] = {
+    uuid.UUID: lambda value: value.hex,
+    datetime: _sqlite_moment,
+    date: date.isoformat,
+    dict: _json,
+    list: _json,
+}
 
 
 def _copy_value(value: Any) -> Any:
@@ -64,3 +83,22 @@ def insert_rows(table: sa.Table, columns: Sequence[str], rows: Iterable[Sequence
         count += len(batch)
     cursor.close()
     return count
+
+
+def execute_rows(sql: str, rows: Iterable[Sequence[Any]]) -> None:
+    """Run ``sql`` once per row, as one executemany, in the session's transaction.
+
+    ``sql`` marks parameters with ``?``; values are converted as ``insert_rows``
+    converts them, so the same statement serves SQLite and PostgreSQL.
+    """
+    connection = db.session.connection()
+    raw = connection.connection.dbapi_connection
+    assert raw is not None
+    cursor = raw.cursor()
+    try:
+        if connection.dialect.name == "postgresql":
+            cursor.executemany(sql.replace("?", "%s"), [list(row) for row in rows])
+        else:
+            cursor.executemany(sql, [[_sqlite_value(v) for v in row] for row in rows])
+    finally:
+        cursor.close()

@@ -49,6 +49,7 @@ from console.models.participants import PROFILE_FIELDS
 from console.services import audit
 from console.services import claims
 from console.services import mail
+from console.services import rollups
 from console.services.auth import EmailError
 from console.services.auth import checked_email
 from console.services.auth import hash_password
@@ -387,6 +388,7 @@ def end_membership_if_last(org: Org, participant: Participant) -> None:
     account it is responsible for.
     """
     if participant.managed_by_org_id == org.id:
+        rollups.sync_member(org, participant.id)
         return
     active = db.session.scalar(
         sa.select(sa.func.count())
@@ -403,6 +405,7 @@ def end_membership_if_last(org: Org, participant: Participant) -> None:
                 Member.org_id == org.id, Member.participant_id == participant.id
             )
         )
+    rollups.sync_member(org, participant.id)
 
 
 # -- profile -----------------------------------------------------------------------
@@ -454,6 +457,7 @@ def update_profile(
         return []
     if "name" in diff:
         index_participant(participant)
+    rollups.note_profile(participant)
     audit.record(
         actor,
         "participant.profile_updated",
@@ -972,6 +976,8 @@ def anonymize(participant: Participant) -> None:
     db.session.execute(sa.delete(Member).where(Member.participant_id == pid))
     # What identity providers provisioned (userName, names, emails) identifies the person too.
     db.session.execute(sa.delete(ScimUser).where(ScimUser.participant_id == pid))
+    rollups.sync_participant(pid)
+    rollups.note_profile(participant)
     audit.shred(participant)
 
 

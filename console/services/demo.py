@@ -43,6 +43,7 @@ from console.services import audit
 from console.services import control
 from console.services import domains
 from console.services import orgs
+from console.services import rollups
 from console.services.auth import hash_password
 from console.services.bulk import insert_rows
 from console.services.participants import search_terms_for
@@ -243,6 +244,7 @@ class SeedReport:
     memberships: int = 0
     relationships: int = 0
     events: int = 0
+    report_days: int = 0
     seconds: float = 0.0
     sign_ins: list[tuple[str, str, str]] = field(default_factory=list)
 
@@ -258,6 +260,7 @@ class _Person:
     managed_by: OrgPlan | None = None
     last_active_at: datetime | None = None
     relationships: list[tuple[uuid.UUID, uuid.UUID]] = field(default_factory=list)
+    joined_at: datetime | None = None
 
 
 def demo_exists() -> bool:
@@ -400,6 +403,7 @@ class _World:
             "demo.seeded",
             details={"participants": len(people), "events": report.events},
         )
+        report.report_days = rollups.rebuild().days
         # Fresh planner statistics: the list and search plans depend on them.
         db.session.execute(sa.text("ANALYZE"))
         return report
@@ -478,6 +482,10 @@ class _World:
         )
         person = _Person(self.uuid(), name, email, role, created)
         if plan is not None:
+            # Activity starts once they have joined: reports count members' activity only.
+            joined = max(created, self.start - timedelta(days=30))
+            joined += timedelta(days=rng.uniform(0, 20))
+            person.joined_at = min(joined, self.today - timedelta(hours=1))
             programs = self.programs[plan.slug]
             program = rng.choice(programs).name
             managed = at_partner and rng.random() < 0.75
@@ -517,7 +525,8 @@ class _World:
                 if rng.random() > 0.55:
                     continue
                 mentor = rng.choice(mentors)
-                requested = self._moment(max(mentee.created_at, self.start), self.today)
+                begins = mentee.joined_at or mentee.created_at
+                requested = self._moment(max(begins, self.start), self.today)
                 status = rng.choices(
                     ("active", "ended", "requested", "declined"), weights=(45, 30, 10, 15)
                 )[0]
@@ -585,7 +594,7 @@ class _World:
         for person, count in plan:
             if count <= 0:
                 continue
-            begin = max(person.created_at, self.start)
+            begin = max(person.joined_at or person.created_at, self.start)
             recent = rng.random() < min(0.85, 0.18 + 0.12 * math.log1p(count))
             if recent:
                 end = self.today - timedelta(days=rng.expovariate(1 / 6))
@@ -772,6 +781,11 @@ class _World:
             + (f"Building {business}, in {industry.lower()}." if business else "")
         ).strip()
         born = rng.randint(1955, 2003)
+        # Some never finish their profile: the funnel's second step is real.
+        if rng.random() < 0.12:
+            bio = None
+        if rng.random() < 0.06:
+            city = None  # type: ignore[assignment]
         return (
             person.id,
             headline,
@@ -813,6 +827,8 @@ class _World:
                     days=rng.uniform(0, 20)
                 )
                 joined = min(joined, self.today - timedelta(hours=1))
+                if person.joined_at is not None and plan.slug == person.orgs[0][0].slug:
+                    joined = person.joined_at
                 via = (
                     rng.choice((JoinedVia.PROVISIONED, JoinedVia.CLAIMED, JoinedVia.INVITED))
                     if managed

@@ -32,6 +32,7 @@ from console.pagination import SortKey
 from console.pagination import paginate
 from console.services import audit
 from console.services import claims
+from console.services import rollups
 from console.services.auth import EmailError
 from console.services.auth import checked_email
 from console.services.auth import hash_password
@@ -620,6 +621,7 @@ def add_member(
     )
     db.session.add(membership)
     db.session.flush()
+    rollups.sync_member(org, participant.id)
     audit.record(
         actor,
         "participant.joined",

@@ -46,7 +46,9 @@ from console.services import audit
 from console.services import claims
 from console.services import control
 from console.services import domains
+from console.services import events
 from console.services import participants as service
+from console.services import reports
 from console.services import tokens
 from console.tenancy import get_member_or_404
 
@@ -61,13 +63,16 @@ EDIT_FIELDS = ("email", "name", "role", *PROFILE_FIELDS)
 # -- authentication ----------------------------------------------------------------
 
 
-def require_scope(scope: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def require_scope(
+    scope: str, *, platform: bool = False
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Let the view run only with a usable bearer token of an org that has ``scope``.
 
     Only the ``Authorization`` header counts: a browser's session cookie never
     authenticates an API call. No usable token (missing, unknown, expired,
     revoked) answers 401 with ``WWW-Authenticate``; a missing scope answers 403.
     The view finds the token (its actor) in ``g.token`` and the org in ``g.org``.
+    With ``platform``, only a platform token (of no org) will do.
     """
 
     def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
@@ -83,7 +88,7 @@ def require_scope(scope: str) -> Callable[[Callable[..., Any]], Callable[..., An
                 )
             if tokens.note_use(token):
                 db.session.commit()
-            if token.org is None or not token.allows(scope):
+            if (token.org is None) != platform or not token.allows(scope):
                 return _challenge(
                     403, f"This token does not have the scope {scope}.", "insufficient_scope"
                 )
@@ -175,6 +180,18 @@ def handle_domain_error(error: domains.DomainError) -> Response:
 def handle_claim_error(error: claims.ClaimError) -> Response:
     db.session.rollback()
     return problem(error.status, error.message)
+
+
+@bp.errorhandler(events.BatchError)
+def handle_batch_error(error: events.BatchError) -> Response:
+    field, _, message = str(error).partition(": ")
+    return _invalid([field_error(field, message)])
+
+
+@bp.errorhandler(reports.FilterError)
+def handle_report_filter_error(error: reports.FilterError) -> Response:
+    field, _, message = str(error).partition(": ")
+    return _invalid([field_error(field, message, query=True)])
 
 
 @bp.errorhandler(CursorError)
@@ -675,6 +692,38 @@ def _trail_actor(actor: str) -> str:
         sa.select(ApiToken.id).where(ApiToken.id == actor_id, ApiToken.org_id == g.org.id)
     )
     return f"{'token' if token else 'admin'}:{actor_id}"
+
+
+# -- reports and events ---------------------------------------------------------------------
+
+
+@bp.get("/reports/summary")
+@require_scope(Scope.REPORTS_READ)
+def report_summary():
+    """Return the dashboard's figures for inclusive org-local days and, optionally, a program."""
+    filters = reports.ReportFilters.from_args(
+        {key: request.args.get(key) for key in ("from", "to", "program")}, g.org
+    )
+    return jsonify(reports.summary(g.org, filters.scope_id, filters.period).to_api())
+
+
+@bp.post("/events")
+@require_scope(Scope.EVENTS_WRITE, platform=True)
+def ingest_events():
+    """Store a batch of platform events, idempotent by id; answer one result per event."""
+    body = json_body(("events",), required=("events",))
+    for attempt in range(3):
+        try:
+            results = events.ingest(g.token, body["events"])
+            db.session.commit()
+            break
+        except (sa.exc.IntegrityError, sa.exc.OperationalError):
+            # Another batch stored some of the same ids (or held SQLite's write
+            # lock) first: run again, and those ids come back as duplicates.
+            db.session.rollback()
+            if attempt == 2:
+                raise
+    return jsonify(results=[result.to_json() for result in results])
 
 
 @bp.get("/openapi.json")

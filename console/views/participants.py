@@ -21,11 +21,16 @@ from console.models import Org
 from console.pagination import CursorError
 from console.permissions import Permission
 from console.permissions import require
+from console.report_format import PRESET_LABELS
+from console.report_format import period_label
 from console.services import audit
+from console.services import exports
 from console.services import participants as service
+from console.services import reports
 from console.tenancy import get_member_or_404
 from console.views.control import bulk_actions
 from console.views.control import manage_context
+from console.views.reports import send_export
 
 bp = Blueprint("participants", __name__, url_prefix="/orgs/<org:org>/participants")
 
@@ -91,4 +96,66 @@ def show(org: Org, participant_id: uuid.UUID):
         visible_ids=visible,
         counterpart_names=service.names_of(visible),
         **manage_context(org, participant),
+    )
+
+
+@bp.get("/export.<any(csv, xlsx):fmt>")
+@require(Permission.VIEW_REPORTS)
+def export(org: Org, fmt: str):
+    """Download the participant list with the list page's filters and order (audited)."""
+    try:
+        filters = service.ListFilters.from_args(request.args, org)
+    except service.FilterError as error:
+        abort(400, str(error))
+    show_private = g.role.can(Permission.VIEW_PRIVATE)
+    found = exports.participant_export(org, filters, show_private)
+    exports.record_export(
+        current_user,
+        org,
+        "participants",
+        fmt,
+        {**filters.as_args(), "private_fields": show_private},
+    )
+    db.session.commit()
+    return send_export(org, found, fmt)
+
+
+@bp.get("/<uuid:participant_id>/report")
+@require(Permission.VIEW_REPORTS)
+def report(org: Org, participant_id: uuid.UUID):
+    """Show a member's activity report: totals, timeline, relationships with feedback, outcomes."""
+    member, participant = get_member_or_404(org, participant_id)
+    try:
+        filters = reports.ReportFilters.from_args(request.args, org, default="year")
+        timeline = reports.timeline(org, participant.id, filters.period, request.args.get("cursor"))
+    except reports.FilterError as error:
+        abort(400, str(error))
+    show_private = g.role.can(Permission.VIEW_PRIVATE)
+    relationships = service.relationships_of(participant)
+    counterparts = {r.mentor_id for r in relationships} | {r.mentee_id for r in relationships}
+    visible = service.member_ids(org, counterparts)
+    audit.record(
+        current_user,
+        "participant.report_viewed",
+        org=org,
+        target=participant,
+        details={"private_fields": show_private, **filters.as_args()},
+    )
+    db.session.commit()
+    return render(
+        "participants/report.html",
+        "participants/_timeline.html",
+        org=org,
+        member=member,
+        participant=participant,
+        show_private=show_private,
+        filters=filters,
+        presets=PRESET_LABELS,
+        period_label=period_label,
+        totals=reports.member_totals(org, participant.id, filters.period),
+        timeline=timeline,
+        feedback=reports.relationship_feedback(relationships, visible | {participant.id}),
+        outcomes=reports.outcomes_of(org, participant.id, filters.period),
+        visible_ids=visible,
+        counterpart_names=service.names_of(visible),
     )
