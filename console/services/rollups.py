@@ -1194,6 +1194,25 @@ def _all_spans() -> dict[uuid.UUID, list[Span]]:
 
 def _events_by_participant() -> Iterator[tuple[uuid.UUID, list[tuple[Any, ...]]]]:
     """Yield each participant's events, oldest first, one participant at a time."""
+    current: uuid.UUID | None = None
+    events: list[tuple[Any, ...]] = []
+    for participant_id, event in _event_rows():
+        if participant_id != current:
+            if events and current is not None:
+                yield current, events
+            current, events = participant_id, []
+        events.append(event)
+    if events and current is not None:
+        yield current, events
+
+
+def _event_rows() -> Iterator[tuple[uuid.UUID, tuple[Any, ...]]]:
+    """Yield (participant, (id, type, occurred_at, data)) for every event, by participant and time.
+
+    A rebuild reads every event once: on SQLite the driver's rows are decoded
+    here directly (ids per participant, times by the C parser, JSON only where
+    there is some), which costs a fraction of general result processing.
+    """
     stmt = (
         sa.select(
             ActivityEvent.participant_id,
@@ -1205,16 +1224,31 @@ def _events_by_participant() -> Iterator[tuple[uuid.UUID, list[tuple[Any, ...]]]
         .order_by(ActivityEvent.participant_id, ActivityEvent.occurred_at)
         .execution_options(yield_per=_BATCH)
     )
-    current: uuid.UUID | None = None
-    events: list[tuple[Any, ...]] = []
-    for row in db.session.execute(stmt):
-        if row[0] != current:
-            if events and current is not None:
-                yield current, events
-            current, events = row[0], []
-        events.append(tuple(row[1:]))
-    if events and current is not None:
-        yield current, events
+    if _dialect() != "sqlite":
+        for row in db.session.execute(stmt):
+            yield row[0], tuple(row[1:])
+        return
+    cursor = db.session.connection().connection.dbapi_connection.cursor()
+    cursor.execute(
+        "SELECT participant_id, id, type, occurred_at, data FROM activity_events"
+        " ORDER BY participant_id, occurred_at"
+    )
+    hex_id, participant = None, None
+    moment = datetime.fromisoformat
+    while rows := cursor.fetchmany(_BATCH):
+        for pid, event_id, kind, occurred_at, data in rows:
+            if pid != hex_id:
+                hex_id, participant = pid, uuid.UUID(pid)
+            yield (
+                participant,
+                (
+                    event_id,
+                    kind,
+                    moment(occurred_at).replace(tzinfo=UTC),
+                    json.loads(data) if data is not None else None,
+                ),
+            )
+    cursor.close()
 
 
 def _count_events(
