@@ -9,6 +9,7 @@ from playwright.sync_api import Page
 from playwright.sync_api import expect
 
 from tests import factories
+from tests.browser import htmx_ready
 
 pytestmark = pytest.mark.browser
 OWNER = "owner@browser.example"
@@ -43,7 +44,7 @@ def signed_in(page: Page, live_server) -> Page:
     page.click("button[type=submit]")
     expect(page).to_have_url(f"{live_server.url}/orgs/browser/participants/")
     # htmx is deferred: tests drive htmx behaviour only once it listens.
-    page.wait_for_function("window.htmx !== undefined")
+    htmx_ready(page)
     page.errors = errors  # type: ignore[attr-defined]
     return page
 
@@ -80,7 +81,7 @@ def test_page_forward_and_back(signed_in: Page, live_server):
     first = row_names(page)
     assert len(first) == 50
     # htmx loads deferred: click only once it listens, so the swap (not a reload) is tested.
-    page.wait_for_function("window.htmx !== undefined")
+    htmx_ready(page)
     page.click("a[rel=next]")
     expect(page.locator("#participants-table td.name-cell a").first).not_to_have_text(first[0])
     second = row_names(page)
@@ -93,8 +94,7 @@ def test_page_forward_and_back(signed_in: Page, live_server):
     page.wait_for_load_state("load")
     page.go_forward()
     expect(page.locator("#participants-table td.name-cell a").first).to_have_text(second[0])
-    page.wait_for_load_state("load")
-    page.wait_for_function("window.htmx !== undefined")
+    htmx_ready(page)
     page.click("a[rel=prev]")
     expect(page.locator("#participants-table td.name-cell a").first).to_have_text(first[0])
 
@@ -135,7 +135,7 @@ def test_suspend_from_the_participant_page_changes_the_page(signed_in: Page, liv
     expect(page.locator("#participants-table td.name-cell a")).to_have_count(1)
     page.click("text=Managed Marta")
     expect(page.locator("h1")).to_have_text("Managed Marta")
-    page.wait_for_function("window.htmx !== undefined")
+    htmx_ready(page)
     page.click("[data-action=suspend]")
     page.fill("#reason", "Missed three sessions in a row")
     page.click("#action-form button[type=submit]")

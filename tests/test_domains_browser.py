@@ -9,6 +9,7 @@ from playwright.sync_api import Page
 from playwright.sync_api import expect
 
 from tests import factories
+from tests.browser import htmx_ready
 
 pytestmark = pytest.mark.browser
 OWNER = "owner@dombank.example"
@@ -64,6 +65,7 @@ def test_add_check_preview_and_claim(page: Page, live_server, dns_server, tmp_pa
 
     page.click("#preview-claims")
     expect(page.locator("#claimable-summary")).to_contain_text("3 accounts can be claimed")
+    htmx_ready(page)
     expect(page.locator("#claimable-table")).not_to_contain_text("gus@dombank.example")
     page.fill("#q", "bruno")
     expect(page.locator("#claimable-table tbody tr")).to_have_count(1)

@@ -12,6 +12,7 @@ from playwright.sync_api import expect
 
 from tests import factories
 from tests import report_world
+from tests.browser import htmx_ready
 
 pytestmark = pytest.mark.browser
 OWNER = "owner@reports-browser.example"
@@ -52,6 +53,7 @@ def test_changing_range_and_program_updates_figures_and_charts(signed_in: Page, 
     page = signed_in
     page.click("nav.nav >> text=Reports")
     expect(page.locator("h1")).to_have_text("Reports")
+    htmx_ready(page)
     expect(figure(page, "members")).to_have_text("5")
     expect(figure(page, "active_members")).to_have_text("6")
     page.wait_for_function(
