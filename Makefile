@@ -35,14 +35,24 @@ run: install
 		exec $(FLASK) run --host $(HOST) --port $(PORT); \
 	fi
 
-# The suite runs on SQLite, then again on PostgreSQL when a server answers at 127.0.0.1:5432.
+# The suite runs on SQLite and on PostgreSQL (when a server answers at 127.0.0.1:5432).
+# The two runs go side by side; the PostgreSQL one, which mostly waits on round trips
+# to the server, in two workers (a database each). Its output follows the SQLite
+# run's, and either failing fails the target.
+PG_LOG := .pytest-postgresql.log
+PG_WORKERS ?= 2
 test: install oidc-provider
-	$(BIN)/pytest --database sqlite $(PYTEST_ARGS)
 	@if $(BIN)/python -c "from tests.databases import postgres_reachable as r; raise SystemExit(0 if r() else 1)"; then \
-		$(BIN)/pytest --database postgresql $(PYTEST_ARGS); \
+		$(BIN)/pytest --database postgresql -n $(PG_WORKERS) --dist loadfile $(PYTEST_ARGS) > $(PG_LOG) 2>&1 & pg=$$!; \
+		echo "== SQLite (PostgreSQL runs alongside; its output follows) =="; \
+		$(BIN)/pytest --database sqlite $(PYTEST_ARGS); sqlite=$$?; \
+		wait $$pg; postgresql=$$?; \
+		echo "== PostgreSQL =="; cat $(PG_LOG); rm -f $(PG_LOG); \
+		test $$sqlite -eq 0 && test $$postgresql -eq 0; \
 	elif [ -n "$$CONSOLE_REQUIRE_POSTGRES" ]; then \
 		echo "PostgreSQL is required (CONSOLE_REQUIRE_POSTGRES) but not reachable." >&2; exit 1; \
 	else \
+		$(BIN)/pytest --database sqlite $(PYTEST_ARGS) && \
 		echo "PostgreSQL is not reachable at 127.0.0.1:5432: the PostgreSQL run was skipped."; \
 	fi
 
