@@ -8,6 +8,7 @@ provider that forges its tokens on purpose.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import uuid
 from types import SimpleNamespace
@@ -292,6 +293,40 @@ def test_first_sign_in_creates_the_administrator_just_in_time_with_the_mapped_ro
     assert events("sso.signed_in", acme.org)[0].details["role"] == "admin"
     assert events("sso.identity_linked", acme.org)[0].details["created"] is True
     assert events("admin.added", acme.org)[-1].details["via"] == "sso"
+
+
+def test_a_concurrent_first_sign_in_of_the_same_person_signs_in_the_loser_too(
+    app, client, acme, oidc_provider, monkeypatch
+):
+    # Two first sign-ins of one person at the same moment: both decide "create",
+    # the first commits the administrator and identity, and the second's insert
+    # then hits the unique keys. It must end signed in as that administrator,
+    # not on an error page and not as a second administrator.
+    sub = person(oidc_provider, "kim@acme.example", ["console-admins"], name="Kim Park")
+    assert sign_in(app.test_client(), oidc_provider, sub, acme.org).status_code == 303
+    kim = admin_by_email("kim@acme.example")
+    decide = sso.decide_admin
+    stale = []
+
+    def as_if_nobody_existed_yet(connection, claims):
+        decision = decide(connection, claims)
+        if not stale:  # the first decision, made before the other request committed
+            stale.append(decision)
+            return dataclasses.replace(decision, admin=None, identity=None, action="create")
+        return decision
+
+    monkeypatch.setattr(sso, "decide_admin", as_if_nobody_existed_yet)
+    response = sign_in(client, oidc_provider, sub, acme.org)
+    assert response.status_code == 303, text(response)
+    assert stale, "the race was not staged"
+    assert signed_in_admin(client)
+    assert db.session.scalars(sa.select(Admin).where(Admin.email == "kim@acme.example")).all() == [
+        kim
+    ]
+    assert (
+        len(db.session.scalars(sa.select(AdminIdentity).where(AdminIdentity.subject == sub)).all())
+        == 1
+    )
 
 
 def test_the_authorization_request_uses_pkce_state_and_nonce(client, acme):
@@ -997,6 +1032,30 @@ def test_a_managed_participant_signs_in_through_the_orgs_idp(client, managed, oi
     oidc_provider.set_user(sub, email="pat.new@acme.example", email_verified=True)
     again = through_idp(client, oidc_provider, sub, f"/sso/{managed.org.slug}/login/participant")
     assert again.status_code == 303 and again.headers["Location"] == "/account"
+
+
+def test_a_concurrent_first_participant_sign_in_links_one_identity(
+    client, managed, oidc_provider, monkeypatch
+):
+    sub = person(oidc_provider, "pat@acme.example")
+    start = f"/sso/{managed.org.slug}/login/participant"
+    first = through_idp(client, oidc_provider, sub, start)
+    assert first.status_code == 303
+    decide = sso.decide_participant
+    stale = []
+
+    def as_if_not_linked_yet(connection, claims):
+        decision = decide(connection, claims)
+        if not stale:
+            stale.append(decision)
+            return dataclasses.replace(decision, identity=None)
+        return decision
+
+    monkeypatch.setattr(sso, "decide_participant", as_if_not_linked_yet)
+    again = through_idp(client, oidc_provider, sub, start)
+    assert again.status_code == 303 and again.headers["Location"] == "/account", text(again)
+    assert stale, "the race was not staged"
+    assert len(db.session.scalars(sa.select(ParticipantIdentity)).all()) == 1
 
 
 def test_a_managed_participant_cannot_use_a_password_while_sso_is_enforced(client, managed):

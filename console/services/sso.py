@@ -948,7 +948,33 @@ def sign_in_admin(connection: SsoConnection, claims: Mapping[str, Any]) -> Admin
     role) gives one, links an existing administrator by email the first time,
     and takes the role away from someone the mapping no longer gives one.
     Raises ``SignInFailure``; the caller records it with ``record_failure``.
+
     """
+    return _settled(_sign_in_admin, connection, claims)
+
+
+def _settled(sign_in: Any, connection: SsoConnection, claims: Mapping[str, Any]) -> Any:
+    """Run a first-time-capable sign-in, deciding again if a concurrent one won.
+
+    Two first sign-ins of one person can run at once (a double click, two
+    tabs): both decide to create or link, and the second to write meets the
+    unique email or (issuer, subject) of the first. That one decides again and
+    finds what the first made, so both sign in as the same person.
+    """
+    savepoint = db.session.begin_nested()
+    try:
+        signed_in = sign_in(connection, claims)
+    except sa.exc.IntegrityError:
+        savepoint.rollback()
+        return sign_in(connection, claims)
+    except SignInFailure:
+        savepoint.commit()  # a refusal keeps what it did (a role taken away)
+        raise
+    savepoint.commit()
+    return signed_in
+
+
+def _sign_in_admin(connection: SsoConnection, claims: Mapping[str, Any]) -> Admin:
     org = connection.org
     decision = decide_admin(connection, claims)
     idp = decision.idp
@@ -1105,6 +1131,10 @@ def decide_participant(connection: SsoConnection, claims: Mapping[str, Any]) -> 
 
 def sign_in_participant(connection: SsoConnection, claims: Mapping[str, Any]) -> Participant:
     """Return the managed participant the IdP vouched for, linked on first sign-in by email."""
+    return _settled(_sign_in_participant, connection, claims)
+
+
+def _sign_in_participant(connection: SsoConnection, claims: Mapping[str, Any]) -> Participant:
     org = connection.org
     decision = decide_participant(connection, claims)
     if decision.refusal is not None:
