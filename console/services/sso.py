@@ -948,7 +948,6 @@ def sign_in_admin(connection: SsoConnection, claims: Mapping[str, Any]) -> Admin
     role) gives one, links an existing administrator by email the first time,
     and takes the role away from someone the mapping no longer gives one.
     Raises ``SignInFailure``; the caller records it with ``record_failure``.
-
     """
     return _settled(_sign_in_admin, connection, claims)
 
