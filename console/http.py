@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import uuid
+from typing import Any
 
 from flask import Flask
 from flask import Response
@@ -187,3 +189,58 @@ def _error_page(status: int, detail: str | None) -> Response:
     response = Response(html, status=status, mimetype="text/html")
     response.vary.add("HX-Request")
     return response
+
+
+# -- JSON request bodies (API and SCIM) --------------------------------------------------
+
+
+class BadBody(ValueError):
+    """A request body that is not a JSON object (``syntax``) or holds text that cannot be stored."""
+
+    def __init__(self, message: str, *, syntax: bool) -> None:
+        super().__init__(message)
+        self.syntax = syntax
+
+
+def json_object(*, empty_is_object: bool = False) -> dict[str, Any]:
+    """Return the request's body read as a JSON object, or raise ``BadBody`` saying why not.
+
+    NaN and Infinity are not JSON; NUL and unpaired surrogates cannot be stored
+    in PostgreSQL text; a body over MAX_CONTENT_LENGTH is a 413 from Werkzeug.
+    """
+    raw = request.get_data(cache=False)
+    if empty_is_object and not raw.strip():
+        return {}
+    try:
+        value = json.loads(raw, parse_constant=_no_constant)
+    except (ValueError, RecursionError):
+        raise BadBody("The body is not valid JSON.", syntax=True) from None
+    if not isinstance(value, dict):
+        raise BadBody("The body must be a JSON object.", syntax=True)
+    if not _storable(value):
+        raise BadBody("Text may not contain NUL or unpaired surrogates.", syntax=False)
+    return value
+
+
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _storable(value: Any) -> bool:
+    # Iterative: a deeply nested body must not exhaust the stack.
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str):
+            if "\x00" in item:
+                return False
+            try:
+                item.encode()
+            except UnicodeEncodeError:
+                return False
+    return True

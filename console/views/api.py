@@ -6,7 +6,6 @@ so the blueprint is exempt from CSRF. Errors are RFC 9457 problem documents.
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Callable
 from collections.abc import Collection
@@ -29,6 +28,8 @@ from flask import url_for
 
 from console import api_spec
 from console.extensions import db
+from console.http import BadBody
+from console.http import json_object
 from console.http import problem
 from console.models import ApiToken
 from console.models import AuditEvent
@@ -204,44 +205,15 @@ def handle_cursor_error(error: CursorError) -> Response:
 
 def json_body(allowed: Collection[str], required: Collection[str] = ()) -> dict[str, Any]:
     """Return the request's JSON object, refusing bad JSON and unknown or missing members."""
-    raw = request.get_data(cache=False)  # over MAX_CONTENT_LENGTH: 413 here
     try:
-        body = json.loads(raw, parse_constant=_no_constant) if raw.strip() else {}
-    except (ValueError, RecursionError):
-        raise Invalid([field_error(None, "The body is not valid JSON.")]) from None
-    if not isinstance(body, dict):
-        raise Invalid([field_error(None, "The body must be a JSON object.")])
-    if not _storable(body):
-        raise Invalid([field_error(None, "Text may not contain NUL or unpaired surrogates.")])
+        body = json_object(empty_is_object=True)
+    except BadBody as error:
+        raise Invalid([field_error(None, str(error))]) from None
     errors = [field_error(key, "Unknown field.") for key in body if key not in allowed]
     errors += [field_error(key, "This field is required.") for key in required if key not in body]
     if errors:
         raise Invalid(errors)
     return body
-
-
-def _no_constant(name: str) -> None:
-    raise ValueError(f"{name} is not JSON")
-
-
-def _storable(value: Any) -> bool:
-    # Iterative: a deeply nested body must not exhaust the stack.
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            stack.extend(item.keys())
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-        elif isinstance(item, str):
-            if "\x00" in item:
-                return False
-            try:
-                item.encode()
-            except UnicodeEncodeError:
-                return False
-    return True
 
 
 def text(body: dict[str, Any], field: str, *, required: bool = False) -> str | None:

@@ -10,7 +10,6 @@ discovery endpoints hold no data and need no token.
 from __future__ import annotations
 
 import functools
-import json
 import operator
 from collections.abc import Callable
 from functools import wraps
@@ -37,6 +36,8 @@ from scim2_models import SearchRequest
 
 from console import scim_schema
 from console.extensions import db
+from console.http import BadBody
+from console.http import json_object
 from console.http import scim_error
 from console.models import Scope
 from console.services import control
@@ -124,40 +125,12 @@ def handle_org_error(error: orgs.OrgError) -> Response:
 
 def body() -> Any:
     """Return the request's JSON value, refusing what is not JSON or cannot be stored."""
-    raw = request.get_data(cache=False)  # over MAX_CONTENT_LENGTH: 413 here
     try:
-        value = json.loads(raw, parse_constant=_no_constant)
-    except (ValueError, RecursionError):
-        raise InvalidSyntaxException(detail="The body is not valid JSON.") from None
-    if not isinstance(value, dict):
-        raise InvalidSyntaxException(detail="The body must be a JSON object.")
-    if not _storable(value):
-        raise InvalidValueException(detail="Text may not contain NUL or unpaired surrogates.")
-    return value
-
-
-def _no_constant(name: str) -> None:
-    raise ValueError(f"{name} is not JSON")
-
-
-def _storable(value: Any) -> bool:
-    # Iterative: a deeply nested body must not exhaust the stack.
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            stack.extend(item.keys())
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-        elif isinstance(item, str):
-            if "\x00" in item:
-                return False
-            try:
-                item.encode()
-            except UnicodeEncodeError:
-                return False
-    return True
+        return json_object()
+    except BadBody as error:
+        if error.syntax:
+            raise InvalidSyntaxException(detail=str(error)) from None
+        raise InvalidValueException(detail=str(error)) from None
 
 
 def validated(model: Any, payload: Any, context: Context) -> Any:
