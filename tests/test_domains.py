@@ -409,6 +409,12 @@ def test_a_missing_record_lapses_the_domain_after_the_grace_period_then_releases
         sa.select(DomainClaim.status).where(DomainClaim.domain_id == domain.id)
     ).all()
     assert sorted(statuses) == ["dropped", "released", "released"]
+    reasons = db.session.scalars(
+        sa.select(DomainClaim.end_reason).where(
+            DomainClaim.domain_id == domain.id, DomainClaim.status == "released"
+        )
+    ).all()
+    assert reasons == ["domain_lapsed", "domain_lapsed"]
     assert {"domain.lapsed", "domain.accounts_released", "participant.released"} <= set(
         actions(org)
     )
@@ -940,6 +946,20 @@ def test_releasing_one_account_and_then_all(acme, claimed, dns, owner, make_part
         "bruno@acme.example",
         "carla@acme.example",
     ]
+
+
+def test_deprovisioning_a_claimed_account_closes_its_claim(acme, claimed):
+    # What SCIM's DELETE does to a person the org claimed through its domain:
+    # the claim must end too, or the account stays hidden from later claims.
+    org = acme[0]
+    domain, (ana, _) = claimed
+    control.deprovision(ACTOR, org, ana)
+    db.session.flush()
+    assert managed_by(ana) is None
+    claim = db.session.scalar(sa.select(DomainClaim).where(DomainClaim.participant_id == ana.id))
+    assert (claim.status, claim.end_reason) == ("released", "released")
+    claimable = claims.claimable(domain).with_only_columns(Participant.id)
+    assert ana.id in db.session.scalars(claimable).all()
 
 
 def test_a_release_approved_on_the_requests_page_closes_the_claim(acme, claimed):

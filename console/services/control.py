@@ -708,14 +708,23 @@ def ask_release(participant: Participant, message: str | None) -> ReleaseRequest
 
 
 def release(
-    actor: Any, org: Org, participant: Participant, reason: str = "released", *, notify: bool = True
+    actor: Any,
+    org: Org,
+    participant: Participant,
+    reason: str = "released",
+    *,
+    notify: bool = True,
+    claim_reason: str = "released",
 ) -> None:
-    """Give up control of the account; the participant is told (unless the caller tells them)."""
+    """Give up control of the account; the participant is told (unless the caller tells them).
+
+    A domain claim through which the org managed the account ends with ``claim_reason``.
+    """
     require_managed(org, participant)
     participant.managed_by_org_id = None
     participant.managed_since = None
     participant.restricted = False
-    claims.close_claims(org, participant, "released")
+    claims.close_claims(org, participant, claim_reason)
     if notify:
         _notify(participant, org, "control_released")
     audit.record(
@@ -751,18 +760,8 @@ def deprovision(actor: Any, org: Org, participant: Participant) -> None:
                 target=participant,
                 details={"program": str(program.id), "program_name": program.name},
             )
-    participant.managed_by_org_id = None
-    participant.managed_since = None
-    participant.restricted = False
     _notify(participant, org, "deprovisioned")
-    audit.record(
-        actor,
-        "participant.released",
-        org=org,
-        target=participant,
-        details={"reason": "deprovisioned"},
-    )
-    end_membership_if_last(org, participant)
+    release(actor, org, participant, reason="deprovisioned", notify=False)
 
 
 def decide_release(

@@ -716,7 +716,14 @@ def release_lapsed(actor: Any, domain: OrgDomain, now: datetime) -> int:
     for claim in _open_claims(domain, ClaimStatus.EFFECTIVE):
         participant = claim.participant
         if participant.managed_by_org_id == org.id:
-            control.release(actor, org, participant, reason="domain lapsed", notify=False)
+            control.release(
+                actor,
+                org,
+                participant,
+                reason="domain lapsed",
+                notify=False,
+                claim_reason="domain_lapsed",
+            )
             if participant.email:
                 mail.queue(
                     "control_released_lapsed",
@@ -726,7 +733,8 @@ def release_lapsed(actor: Any, domain: OrgDomain, now: datetime) -> int:
                     domain_name=domain.unicode_name,
                 )
             released += 1
-        claims.close_claims(org, participant, "domain_lapsed")
+        else:  # no longer managed by the org: only the claim is left to end
+            claims.close_claims(org, participant, "domain_lapsed")
     if released:
         audit.record(
             actor,
@@ -767,7 +775,8 @@ def release_claims(
         participant = claim.participant
         if participant.managed_by_org_id == org.id:
             control.release(actor, org, participant, reason=f"released from {domain.domain}")
-        claims.close_claims(org, participant, "released")
+        else:
+            claims.close_claims(org, participant, "released")
         results.append(ReleaseResult(claim, "released"))
     return results
 
