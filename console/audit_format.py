@@ -593,11 +593,11 @@ def csv_chunks(pages: Iterator[TrailPage], filters: TrailFilters) -> Iterator[st
     # The byte order mark lets spreadsheets read the accents in names as UTF-8.
     buffer.write("\ufeff")
     writer.writerow(CSV_HEADER)
-    yield _drain(buffer)
+    yield drain(buffer)
     for page in pages:
         for event in page.events:
             writer.writerow(csv_safe(cell) for cell in _csv_row(event, page, zone, sentences))
-        yield _drain(buffer)
+        yield drain(buffer)
 
 
 def _csv_row(
@@ -627,7 +627,8 @@ def _csv_row(
     ]
 
 
-def _drain(buffer: io.StringIO) -> str:
+def drain(buffer: io.StringIO) -> str:
+    """Return what was written to ``buffer`` and empty it (for streamed CSV)."""
     text = buffer.getvalue()
     buffer.seek(0)
     buffer.truncate(0)

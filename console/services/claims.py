@@ -127,14 +127,10 @@ def _unclaimed() -> sa.ColumnElement[bool]:
 def claimable(domain: OrgDomain, q: str = "") -> sa.Select[Any]:
     """Return a select of the accounts ``domain`` may claim now, matching search ``q``."""
     stmt = sa.select(Participant).where(_in_domain(domain), _unclaimed())
-    words = participants.fold(q.replace("\x00", "")).split()[:5]
-    for word in words:
-        upper = word[:-1] + chr(min(ord(word[-1]) + 1, 0x10FFFF))
+    for word in participants.search_words(q.replace("\x00", "")):
         stmt = stmt.where(
             sa.exists().where(
-                SearchTerm.participant_id == Participant.id,
-                SearchTerm.term >= word,
-                SearchTerm.term < upper,
+                SearchTerm.participant_id == Participant.id, participants.prefix_range(word)
             )
         )
     return stmt
@@ -164,13 +160,19 @@ def count_claimable(domain: OrgDomain, q: str = "", cap: int | None = None) -> t
 
 def claim_counts(domain: OrgDomain) -> dict[str, int]:
     """Return how many of the domain's claims are pending and effective."""
+    return claim_counts_of([domain])[domain.id]
+
+
+def claim_counts_of(domains: list[OrgDomain]) -> dict[uuid.UUID, dict[str, int]]:
+    """Return, per domain id, how many of its claims are pending and effective (one query)."""
+    counts = {domain.id: {status: 0 for status in OPEN_CLAIMS} for domain in domains}
     rows = db.session.execute(
-        sa.select(DomainClaim.status, sa.func.count())
-        .where(DomainClaim.domain_id == domain.id, DomainClaim.status.in_(OPEN_CLAIMS))
-        .group_by(DomainClaim.status)
+        sa.select(DomainClaim.domain_id, DomainClaim.status, sa.func.count())
+        .where(DomainClaim.domain_id.in_(list(counts)), DomainClaim.status.in_(OPEN_CLAIMS))
+        .group_by(DomainClaim.domain_id, DomainClaim.status)
     ).all()
-    counts = {status: 0 for status in OPEN_CLAIMS}
-    counts.update({status: count for status, count in rows})
+    for domain_id, status, count in rows:
+        counts[domain_id][status] = count
     return counts
 
 

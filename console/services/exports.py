@@ -24,8 +24,8 @@ import sqlalchemy as sa
 import xlsxwriter
 
 from console.audit_format import csv_safe
+from console.audit_format import drain
 from console.extensions import db
-from console.models import AccountStatus
 from console.models import Member
 from console.models import MemberDay
 from console.models import Membership
@@ -42,7 +42,6 @@ from console.services.reports import Period
 from console.services.rollups import zone
 
 CHUNK = 1000
-FORMATS = ("csv", "xlsx")
 
 
 @dataclass
@@ -125,16 +124,6 @@ def _id_text(value: Any) -> str:
     return str(value)
 
 
-def _status(row: Any, now: datetime) -> str:
-    if (
-        row.status == AccountStatus.SUSPENDED
-        and row.suspended_until is not None
-        and row.suspended_until <= now
-    ):
-        return AccountStatus.ACTIVE
-    return row.status
-
-
 def _local(moment: datetime | None, tz: Any) -> datetime | None:
     if moment is None:
         return None
@@ -156,7 +145,7 @@ def participant_export(org: Org, filters: ListFilters, show_private: bool) -> Ex
                     row.name,
                     *([row.email or ""] if show_private else []),
                     row.role,
-                    _status(row, now),
+                    Participant.effective_status(row, now),  # the row has its two columns
                     row.managed,
                     row.programs or "",
                     row.joined_at.astimezone(tz).date(),
@@ -280,15 +269,8 @@ def csv_chunks(export: Export) -> Iterator[str]:
         writer.writerow([_text(value) for value in row])
         count += 1
         if count % CHUNK == 0:
-            yield _drain(buffer)
-    yield _drain(buffer)
-
-
-def _drain(buffer: io.StringIO) -> str:
-    text = buffer.getvalue()
-    buffer.seek(0)
-    buffer.truncate(0)
-    return text
+            yield drain(buffer)
+    yield drain(buffer)
 
 
 def write_xlsx(export: Export) -> str:

@@ -253,15 +253,21 @@ def _status_is(status: str, now: datetime) -> sa.ColumnElement[bool]:
     return Participant.status == status
 
 
-def _prefix_range(word: str) -> sa.ColumnElement[bool]:
-    upper = word[:-1] + chr(ord(word[-1]) + 1)
+def search_words(q: str) -> list[str]:
+    """Return the folded terms a search for ``q`` looks up: an email, or up to five words."""
+    return _email_like(q) or sorted(set(_WORD.findall(fold(q))))[:5]
+
+
+def prefix_range(word: str) -> sa.ColumnElement[bool]:
+    """Return the condition that a search term starts with ``word`` (an index range)."""
+    upper = word[:-1] + chr(min(ord(word[-1]) + 1, 0x10FFFF))
     return sa.and_(SearchTerm.term >= word, SearchTerm.term < upper)
 
 
 def _search(stmt: sa.Select, filters: ListFilters) -> sa.Select:
     q = filters.q
     email = _email_like(q)
-    words = email or sorted(set(_WORD.findall(fold(q))))[:5]
+    words = search_words(q)
     if not words:
         return stmt
     # The list and its count share one request's filters: look the words up once.
@@ -276,7 +282,7 @@ def _search(stmt: sa.Select, filters: ListFilters) -> sa.Select:
         if email:
             stmt = stmt.where(
                 sa.exists().where(
-                    SearchTerm.participant_id == Member.participant_id, _prefix_range(word)
+                    SearchTerm.participant_id == Member.participant_id, prefix_range(word)
                 )
             )
         else:
@@ -289,7 +295,7 @@ def _search(stmt: sa.Select, filters: ListFilters) -> sa.Select:
 
 
 def _matching(word: str) -> sa.Select:
-    return sa.select(SearchTerm.participant_id).where(_prefix_range(word))
+    return sa.select(SearchTerm.participant_id).where(prefix_range(word))
 
 
 def _candidates(words: list[str]) -> tuple[set[str], sa.Select | list[uuid.UUID] | None]:

@@ -238,7 +238,6 @@ class Figures:
     requests_accepted: int
     active_relationships: int
     sessions: int
-    session_minutes: int
     messages: int
     feedback_count: int
     rating_sum: int
@@ -293,7 +292,6 @@ def _figures(
         # Started by the end and not ended before the start.
         active_relationships=at_end["started"] - before_start["ended"],
         sessions=_sum(rows, "sessions", start, end),
-        session_minutes=_sum(rows, "session_minutes", start, end),
         messages=_sum(rows, "messages", start, end),
         feedback_count=_sum(rows, "feedback_count", start, end),
         rating_sum=_sum(rows, "rating_sum", start, end),
@@ -312,7 +310,6 @@ def summary(org: Org, scope_id: uuid.UUID, period: Period) -> Figures:
 
 @dataclass(frozen=True)
 class Point:
-    label: str
     start: date
     end: date
     values: dict[str, float]
@@ -346,14 +343,12 @@ def dashboard(org: Org, filters: ReportFilters) -> Dashboard:
         (step, at_end[step]) for step in FUNNEL_STEPS[1:]
     ]
     weekly = [
-        Point(start.isoformat(), start, end, {"active": _active(rows, start, end)})
-        for start, end in weeks(period)
+        Point(start, end, {"active": _active(rows, start, end)}) for start, end in weeks(period)
     ]
     monthly = period.days > 92
     buckets = months(period) if monthly else weeks(period)
     outcomes = [
         Point(
-            start.isoformat(),
             start,
             end,
             {

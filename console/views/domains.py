@@ -48,7 +48,7 @@ def _checked_form() -> None:
 
 def _index_page(org: Org, add_form: AddDomainForm, notice_form: NoticeForm):  # type: ignore[no-untyped-def]
     items = service.list_domains(org)
-    counts = {domain.id: claims.claim_counts(domain) for domain in items}
+    counts = claims.claim_counts_of(items)
     return render_template(
         "domains/index.html",
         org=org,

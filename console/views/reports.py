@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from flask import Blueprint
 from flask import Response
@@ -196,7 +194,7 @@ def send_export(org: Org, export: exports.Export, fmt: str) -> Response:
         response = Response(stream_with_context(exports.csv_chunks(export)), mimetype="text/csv")
     else:
         response = Response(exports.file_chunks(exports.write_xlsx(export)), mimetype=XLSX)
-    today = datetime.now(ZoneInfo(org.time_zone)).date().isoformat()
+    today = service.today_in(org).isoformat()
     response.headers["Content-Disposition"] = f'attachment; filename="{export.name}-{today}.{fmt}"'
     # The page shows a progress note until this cookie says the download has begun.
     token = request.args.get("download", "")
