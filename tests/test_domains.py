@@ -646,6 +646,10 @@ def test_the_preview_searches_counts_and_pages(
     assert "8 accounts can be claimed" in text and "1 matches the search" in text
     assert "zoe@acme.example" in text and "person0@" not in text
     assert claimable_emails(domain, "nunez") == [f"person{n}@acme.example" for n in range(7)]
+    # Words are read as the participant list reads them: punctuation and an email both work.
+    assert claimable_emails(domain, "Zapata,") == ["zoe@acme.example"]
+    assert claimable_emails(domain, "zoë (zapata)") == ["zoe@acme.example"]
+    assert claimable_emails(domain, "person3@acme") == ["person3@acme.example"]
     partial = owner.get(url, query_string={"q": "zoe"}, headers={"HX-Request": "true"})
     assert "<html" not in partial.get_data(as_text=True)
     assert "HX-Request" in partial.headers["Vary"]

@@ -429,11 +429,11 @@ def _drop_empty(keys: list[Key]) -> None:
                 sa.tuple_(table.c.org_id, table.c.scope_id, table.c.day).in_(chunk)
             )
         ).all()
-        empty = [row[:3] for row in rows if not row.gaps and not any(row[4:])]
-        for org_id, scope_id, day in empty:
+        empty = [tuple(row[:3]) for row in rows if not row.gaps and not any(row[4:])]
+        if empty:
             db.session.execute(
                 sa.delete(table).where(
-                    table.c.org_id == org_id, table.c.scope_id == scope_id, table.c.day == day
+                    sa.tuple_(table.c.org_id, table.c.scope_id, table.c.day).in_(empty)
                 )
             )
 
