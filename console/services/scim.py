@@ -615,10 +615,11 @@ def _members_by_program(org: Org, program_ids: list[uuid.UUID]) -> dict[uuid.UUI
         )
         .order_by(Membership.joined_at, ScimUser.id)
     )
+    seen: set[tuple[uuid.UUID, uuid.UUID]] = set()
     for program_id, scim_user in rows:
-        members = result[program_id]
-        if all(member.id != scim_user.id for member in members):
-            members.append(scim_user)
+        if (program_id, scim_user.id) not in seen:
+            seen.add((program_id, scim_user.id))
+            result[program_id].append(scim_user)
     return result
 
 
@@ -758,16 +759,27 @@ def _set_members(
     actor: Any, org: Org, program: Program, members: list[scim_schema.GroupMember]
 ) -> bool:
     """Make the program's SCIM members exactly ``members``; return whether anything changed."""
-    wanted: dict[str, ScimUser] = {}
+    ids: dict[str, uuid.UUID | None] = {}
     for member in members:
         if member.type not in (None, "User"):
             raise InvalidValueException(detail="Members are users: groups do not nest.")
-        scim_user = find_user(org, member.value or "")
-        if scim_user is None:
+        try:
+            ids[member.value or ""] = uuid.UUID(member.value or "")
+        except ValueError:
+            ids[member.value or ""] = None
+    # One query for every member named, however many.
+    known = [i for i in ids.values() if i is not None]
+    found = {
+        row.ScimUser.id: row.ScimUser
+        for row in db.session.execute(users_of(org).where(ScimUser.id.in_(known)))
+    }
+    wanted: dict[str, ScimUser] = {}
+    for value, scim_id in ids.items():
+        if scim_id not in found:
             raise InvalidValueException(
-                detail=f"{member.value!r} is not a user provisioned by this organization."
+                detail=f"{value!r} is not a user provisioned by this organization."
             )
-        wanted[str(scim_user.id)] = scim_user
+        wanted[str(scim_id)] = found[scim_id]
     current = {str(u.id): u for u in _members_by_program(org, [program.id])[program.id]}
     for scim_id, scim_user in wanted.items():
         if scim_id not in current:
