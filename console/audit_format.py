@@ -55,6 +55,7 @@ ACTION_LABELS = {
     "participant.reset_link_sent": _l("Reset link sent"),
     "participant.sessions_revoked": _l("Signed out everywhere"),
     "participant.email_change_started": _l("Email change started"),
+    "participant.email_change_cancelled": _l("Email change cancelled"),
     "participant.email_changed": _l("Email changed"),
     "participant.email_change_requested": _l("Email change requested"),
     "participant.email_change_approved": _l("Email change approved"),
@@ -132,6 +133,7 @@ SENTENCES = {
         "started changing the email of %(target)s from %(before)s to %(after)s"
     ),
     "participant.email_changed": _l("changed the email of %(target)s from %(before)s to %(after)s"),
+    "participant.email_change_cancelled": _l("cancelled the pending email change of %(target)s"),
     "participant.email_change_requested": _l(
         "asked to change the email of %(target)s to %(email)s"
     ),

@@ -309,6 +309,7 @@ TRAIL_ACTIONS = {
     "participant.removed_from_program": _l("Removed you from a program"),
     "participant.left_program": _l("Left a program"),
     "participant.email_change_started": _l("Started a change of your email"),
+    "participant.email_change_cancelled": _l("Cancelled a change of your email"),
     "participant.email_changed": _l("Changed your email"),
     "participant.email_change_requested": _l("Asked to change the email"),
     "participant.email_change_approved": _l("Approved your request to change your email"),

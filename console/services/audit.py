@@ -281,6 +281,7 @@ ACTIONS: dict[str, tuple[str, ...]] = {
         "participant.reset_link_sent",
         "participant.sessions_revoked",
         "participant.email_change_started",
+        "participant.email_change_cancelled",
         "participant.email_changed",
         "participant.email_change_requested",
         "participant.email_change_approved",

@@ -159,6 +159,21 @@ def _cancel_links(participant: Participant, *purposes: LinkPurpose) -> None:
     )
 
 
+def cancel_email_change(actor: Any, org: Org, participant: Participant) -> None:
+    """Void a pending change of the account's email (its confirmation link dies), if any."""
+    pending = db.session.scalar(
+        sa.select(AccountLink.id).where(
+            AccountLink.participant_id == participant.id,
+            AccountLink.purpose == LinkPurpose.CHANGE_EMAIL,
+            AccountLink.used_at.is_(None),
+        )
+    )
+    if pending is None:
+        return
+    _cancel_links(participant, LinkPurpose.CHANGE_EMAIL)
+    audit.record(actor, "participant.email_change_cancelled", org=org, target=participant)
+
+
 def reset_ttl() -> timedelta:
     return timedelta(seconds=int(current_app.config["RESET_TOKEN_TTL"]))
 

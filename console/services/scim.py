@@ -487,7 +487,7 @@ def _apply_email(actor: Any, org: Org, participant: Participant, wanted: str | N
     if wanted is None:
         return  # nothing names an address: the account keeps the one it has
     if wanted == participant.email:
-        _cancel_email_change(participant)
+        control.cancel_email_change(actor, org, participant)
         return
     if participant.email is None:
         _set_first_email(actor, org, participant, wanted)
@@ -498,18 +498,6 @@ def _apply_email(actor: Any, org: Org, participant: Participant, wanted: str | N
         control.start_email_change(actor, org, participant, wanted)
     except control.EmailInUse:
         raise UniquenessException(detail=f"Another account uses {wanted}.") from None
-
-
-def _cancel_email_change(participant: Participant) -> None:
-    db.session.execute(
-        sa.update(AccountLink)
-        .where(
-            AccountLink.participant_id == participant.id,
-            AccountLink.purpose == LinkPurpose.CHANGE_EMAIL,
-            AccountLink.used_at.is_(None),
-        )
-        .values(used_at=utcnow())
-    )
 
 
 def _set_first_email(actor: Any, org: Org, participant: Participant, email: str) -> None:
