@@ -838,3 +838,26 @@ def test_pages_pin_the_vendored_chart_library_by_its_hash():
     data = (vendor / "chartjs" / "chart.umd.min.js").read_bytes()
     assert CHART_SRI == "sha384-" + base64.b64encode(hashlib.sha384(data).digest()).decode()
     assert b"Chart.js v4.6.1" in data[:200]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "reports",
+        "reports/quiet",
+        "reports/activity.csv",
+        "reports/activity.xlsx",
+        "participants/",
+        "participants/export.csv",
+        "participants/export.xlsx",
+    ],
+)
+def test_another_orgs_program_is_refused_on_every_report_page(owner, world, path):
+    other = str(world.other.programs[0].id)
+    response = owner.get(f"/orgs/{world.org.slug}/{path}", query_string={"program": other})
+    assert response.status_code == 400
+    assert f'value="{other}"' not in response.get_data(as_text=True)
+    exported = db.session.scalars(
+        sa.select(AuditEvent).where(AuditEvent.action == "report.exported")
+    ).all()
+    assert exported == []

@@ -885,6 +885,7 @@ def test_another_orgs_users_and_groups_are_404(scim, scim_for, make_org):
         scim.patch(user_url, {"op": "replace", "path": "active", "value": False}),
         scim.delete(user_url),
         scim.get(group_url),
+        scim.put(group_url, json={"schemas": [GROUP], "displayName": "Mine"}),
         scim.patch(group_url, {"op": "replace", "path": "displayName", "value": "Mine"}),
         scim.delete(group_url),
         scim.get("/Users/not-a-uuid"),
@@ -893,6 +894,9 @@ def test_another_orgs_users_and_groups_are_404(scim, scim_for, make_org):
     participant = fresh(participant)
     assert participant.session_version == version and participant.status == "active"
     assert not found(scim, 'filter=userName eq "hidden"')
+    # Their program was neither renamed nor deleted.
+    names = db.session.scalars(sa.select(Program.name).where(Program.org_id == other.id)).all()
+    assert "Mine" not in names and len(names) == len(other.programs)
 
 
 def test_a_user_who_left_the_org_is_no_longer_visible(scim, org):

@@ -512,6 +512,26 @@ def test_a_callback_this_browser_never_started_is_refused(app, acme, oidc_provid
     assert admin_by_email("sam@acme.example") is None
 
 
+def test_a_callback_carried_to_another_orgs_address_is_refused(
+    client, acme, oidc_provider, make_org
+):
+    # A round trip started for acme, answered at rival's callback: rival's
+    # connection to the same IdP must not sign anyone in from acme's flow.
+    rival = make_org(name="Rival Bank")
+    verified_domain(rival, "rival.example")
+    connect(rival, oidc_provider.issuer)
+    sub = person(oidc_provider, "sam@rival.example", ["console-owners"])
+    started = client.get(f"/sso/{acme.org.slug}/login")
+    back = oidc_provider.sign_in(started.headers["Location"], sub)
+    carried = back.removeprefix(BASE).replace(f"/sso/{acme.org.slug}/", f"/sso/{rival.slug}/", 1)
+    assert carried.startswith(f"/sso/{rival.slug}/callback?")
+    response = client.get(carried)
+    assert response.status_code == 400 and 'data-reason="state"' in text(response)
+    assert admin_by_email("sam@rival.example") is None
+    assert db.session.scalar(sa.select(AdminIdentity).where(AdminIdentity.subject == sub)) is None
+    assert not signed_in_admin(client)
+
+
 def test_an_error_from_the_idp_is_explained(client, acme, oidc_provider):
     response = client.get(f"/sso/{acme.org.slug}/login")
     back = oidc_provider.deny(response.headers["Location"])
