@@ -6,6 +6,8 @@ import json
 import logging
 import re
 import uuid
+from collections.abc import Callable
+from functools import wraps
 from typing import Any
 
 from flask import Flask
@@ -21,6 +23,7 @@ from werkzeug.exceptions import HTTPException
 
 from console.extensions import db
 from console.htmx import is_partial
+from console.services import tokens
 
 log = logging.getLogger(__name__)
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -244,3 +247,54 @@ def _storable(value: Any) -> bool:
             except UnicodeEncodeError:
                 return False
     return True
+
+
+# -- bearer tokens (API and SCIM) ----------------------------------------------------------
+
+
+def require_bearer(
+    scope: str,
+    *,
+    respond: Callable[[int, str], Response],
+    realm: str,
+    platform: bool = False,
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Let the view run only with a usable bearer token of an org that has ``scope``.
+
+    Only the ``Authorization`` header counts: a browser's session cookie never
+    authenticates a call. No usable token (missing, unknown, expired, revoked)
+    answers 401 with ``WWW-Authenticate``; a missing scope answers 403; both in
+    the caller's error format (``respond``). The view finds the token (its
+    actor) in ``g.token`` and the org in ``g.org``. With ``platform``, only a
+    platform token (of no org) will do.
+    """
+
+    def challenge(status: int, detail: str, error: str | None = None) -> Response:
+        response = respond(status, detail)
+        response.headers["WWW-Authenticate"] = f'Bearer realm="{realm}"' + (
+            f', error="{error}"' if error else ""
+        )
+        return response
+
+    def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
+        @wraps(view)
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
+            if scheme.lower() != "bearer" or not secret.strip():
+                return challenge(401, "Send an API token: Authorization: Bearer pc_…")
+            token = tokens.find_token(secret.strip())
+            if token is None:
+                return challenge(401, "This token is unknown, expired or revoked.", "invalid_token")
+            if tokens.note_use(token):
+                db.session.commit()
+            if (token.org is None) != platform or not token.allows(scope):
+                return challenge(
+                    403, f"This token does not have the scope {scope}.", "insufficient_scope"
+                )
+            g.token = token
+            g.org = token.org
+            return view(*args, **kwargs)
+
+        return wrapped
+
+    return decorator

@@ -13,7 +13,6 @@ from datetime import UTC
 from datetime import date
 from datetime import datetime
 from datetime import time
-from functools import wraps
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -31,6 +30,7 @@ from console.extensions import db
 from console.http import BadBody
 from console.http import json_object
 from console.http import problem
+from console.http import require_bearer
 from console.models import ApiToken
 from console.models import AuditEvent
 from console.models import DomainClaim
@@ -50,7 +50,6 @@ from console.services import domains
 from console.services import events
 from console.services import participants as service
 from console.services import reports
-from console.services import tokens
 from console.tenancy import get_member_or_404
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -67,47 +66,8 @@ EDIT_FIELDS = ("email", "name", "role", *PROFILE_FIELDS)
 def require_scope(
     scope: str, *, platform: bool = False
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Let the view run only with a usable bearer token of an org that has ``scope``.
-
-    Only the ``Authorization`` header counts: a browser's session cookie never
-    authenticates an API call. No usable token (missing, unknown, expired,
-    revoked) answers 401 with ``WWW-Authenticate``; a missing scope answers 403.
-    The view finds the token (its actor) in ``g.token`` and the org in ``g.org``.
-    With ``platform``, only a platform token (of no org) will do.
-    """
-
-    def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
-        @wraps(view)
-        def wrapped(*args: Any, **kwargs: Any) -> Any:
-            scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
-            if scheme.lower() != "bearer" or not secret.strip():
-                return _challenge(401, "Send an API token: Authorization: Bearer pc_…")
-            token = tokens.find_token(secret.strip())
-            if token is None:
-                return _challenge(
-                    401, "This token is unknown, expired or revoked.", "invalid_token"
-                )
-            if tokens.note_use(token):
-                db.session.commit()
-            if (token.org is None) != platform or not token.allows(scope):
-                return _challenge(
-                    403, f"This token does not have the scope {scope}.", "insufficient_scope"
-                )
-            g.token = token
-            g.org = token.org
-            return view(*args, **kwargs)
-
-        return wrapped
-
-    return decorator
-
-
-def _challenge(status: int, detail: str, error: str | None = None) -> Response:
-    response = problem(status, detail)
-    response.headers["WWW-Authenticate"] = 'Bearer realm="api"' + (
-        f', error="{error}"' if error else ""
-    )
-    return response
+    """Let the view run only with a bearer token that has ``scope`` (see ``require_bearer``)."""
+    return require_bearer(scope, respond=problem, realm="api", platform=platform)
 
 
 # -- errors -------------------------------------------------------------------------

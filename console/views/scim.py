@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import functools
 import operator
-from collections.abc import Callable
-from functools import wraps
 from typing import Any
 
 from flask import Blueprint
@@ -38,13 +36,13 @@ from console import scim_schema
 from console.extensions import db
 from console.http import BadBody
 from console.http import json_object
+from console.http import require_bearer
 from console.http import scim_error
 from console.models import Scope
 from console.services import control
 from console.services import orgs
 from console.services import participants
 from console.services import scim as service
-from console.services import tokens
 
 bp = Blueprint("scim", __name__, url_prefix="/scim/v2")
 
@@ -55,39 +53,8 @@ RESPONSE_PARAMETERS = ("attributes", "excludedAttributes")
 # -- authentication and errors ---------------------------------------------------------
 
 
-def require_token(view: Callable[..., Any]) -> Callable[..., Any]:
-    """Let the view run only with a usable bearer token of an org that has the scope ``scim``.
-
-    No usable token answers 401 with ``WWW-Authenticate``; a token without the
-    scope answers 403. The view finds the token (its actor) in ``g.token`` and
-    the org in ``g.org``.
-    """
-
-    @wraps(view)
-    def wrapped(*args: Any, **kwargs: Any) -> Any:
-        scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not secret.strip():
-            return _challenge(401, "Send an API token: Authorization: Bearer pc_…")
-        token = tokens.find_token(secret.strip())
-        if token is None:
-            return _challenge(401, "This token is unknown, expired or revoked.", "invalid_token")
-        if tokens.note_use(token):
-            db.session.commit()
-        if token.org is None or not token.allows(Scope.SCIM):
-            return _challenge(403, "This token does not have the scope scim.", "insufficient_scope")
-        g.token = token
-        g.org = token.org
-        return view(*args, **kwargs)
-
-    return wrapped
-
-
-def _challenge(status: int, detail: str, error: str | None = None) -> Response:
-    response = scim_error(status, detail)
-    response.headers["WWW-Authenticate"] = 'Bearer realm="scim"' + (
-        f', error="{error}"' if error else ""
-    )
-    return response
+# Every SCIM view needs an org token with the scope ``scim`` (see ``require_bearer``).
+require_token = require_bearer(Scope.SCIM, respond=scim_error, realm="scim")
 
 
 @bp.errorhandler(SCIMException)
